@@ -1,0 +1,80 @@
+"""Where the orchestrator keeps its state, and the settings every command shares.
+
+The state directory (``--home`` / ``SENTRY_HOME``) holds the ledger, keys, per-run artifact directories, the
+lab and the debug log. Client inventories live apart from it (``--inventories`` / ``SENTRY_INVENTORIES``),
+because they are meant to be reviewed and versioned by people.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_HOME = Path("~/.local/state/sentryctl")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations; build with :meth:`from_env` at the CLI edge and pass down."""
+
+    home: Path
+    inventories: Path
+    verbosity: int = 0
+
+    @classmethod
+    def from_env(
+        cls,
+        home: str | os.PathLike[str] | None = None,
+        inventories: str | os.PathLike[str] | None = None,
+        verbosity: int = 0,
+    ) -> Settings:
+        raw_home = home or os.environ.get("SENTRY_HOME") or DEFAULT_HOME
+        raw_inv = inventories or os.environ.get("SENTRY_INVENTORIES") or "inventories"
+        return cls(
+            home=Path(raw_home).expanduser().resolve(),
+            inventories=Path(raw_inv).expanduser().resolve(),
+            verbosity=verbosity,
+        )
+
+    # Paths under the state directory; created on demand by the code that writes them.
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def lab_dir(self) -> Path:
+        return self.home / "lab"
+
+    @property
+    def lab_cache(self) -> Path:
+        """Base images and the lab apt repository: large, slow to build, shared by all labs of this home.
+
+        ``SENTRY_LAB_CACHE`` lets several homes (test sessions, CI runs) share one cache.
+        """
+        env = os.environ.get("SENTRY_LAB_CACHE")
+        return Path(env).expanduser().resolve() if env else self.home / "cache"
+
+    @property
+    def ssh_control_dir(self) -> Path:
+        # ControlPath must stay short (sun_path is 108 bytes); hashed names (%C) keep it so.
+        return self.home / "cp"
+
+    @property
+    def debug_log(self) -> Path:
+        return self.home / "debug.log"
+
+    def ensure_home(self) -> Path:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create state directory {self.home}: {exc.strerror}",
+                hint="pass a writable --home or set SENTRY_HOME",
+            ) from exc
+        return self.home
+
+    def client_dir(self, client: str) -> Path:
+        return self.inventories / client
