@@ -1,0 +1,17 @@
+"""Assemble the command tree: built commands first, planned ones fill the rest."""
+
+from __future__ import annotations
+
+import click
+
+from . import lab
+from .planned import planned_commands
+
+BUILT: list[click.Command] = [lab.lab]
+
+
+def register(root: click.Group) -> None:
+    for command in BUILT:
+        root.add_command(command)
+    for command in planned_commands(exclude={c.name for c in BUILT if c.name}):
+        root.add_command(command)
