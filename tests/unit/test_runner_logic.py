@@ -1,0 +1,145 @@
+"""Pure logic of the Ansible engine: argument building, event parsing, stats, cancellation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.inventory import Host, Inventory
+from orchestrator.runner import (
+    ENV_ALLOW,
+    Cancellation,
+    RunEvent,
+    RunRequest,
+    RunResult,
+    build_config,
+    new_run_id,
+    outcomes_from_stats,
+    simplify_event,
+)
+from orchestrator.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def request_(tmp_path: Path) -> RunRequest:
+    inv = Inventory(client="acme", path=tmp_path / "acme", hosts=(Host("web1", "192.0.2.10"),))
+    return RunRequest(playbook=Path("/x/site.yml"), inventory=inv, label="Provision ACME!")
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(home=tmp_path / "home", inventories=tmp_path)
+
+
+def test_config_has_strict_host_keys_pipelining_and_private_dirs(request_: RunRequest, tmp_path: Path) -> None:
+    cfg = build_config(request_, settings(tmp_path), "RUN1")
+    env = cfg["envvars"]
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert "StrictHostKeyChecking=yes" in env["ANSIBLE_SSH_ARGS"]
+    assert f"UserKnownHostsFile={tmp_path / 'acme' / 'known_hosts'}" in env["ANSIBLE_SSH_ARGS"]
+    assert "ControlPersist=" in env["ANSIBLE_SSH_ARGS"]
+    assert env["ANSIBLE_PIPELINING"] == "True"
+    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(tmp_path / "home" / "cp")
+    assert cfg["private_data_dir"] == str(tmp_path / "home" / "runs" / "RUN1")
+    assert cfg["suppress_env_files"] is True
+    assert cfg["cmdline"] is None and cfg["tags"] is None and "extravars" not in cfg
+    assert all(ENV_ALLOW.match(k) for k in env)
+
+
+def test_config_check_diff_tags_limit_and_extravars_file(request_: RunRequest, tmp_path: Path) -> None:
+    req = RunRequest(
+        playbook=request_.playbook,
+        inventory=request_.inventory,
+        label="x",
+        limit="web1",
+        tags=("agent", "firewall"),
+        skip_tags=("slow",),
+        extravars={"sentry_agent_version": "1.2.3"},
+        check=True,
+        diff=True,
+        forks=3,
+    )
+    cfg = build_config(req, settings(tmp_path), "RUN2")
+    assert cfg["cmdline"] == "--check --diff --skip-tags slow"
+    assert cfg["tags"] == "agent,firewall"
+    assert cfg["limit"] == "web1" and cfg["forks"] == 3
+    # Extra vars go by file (-e @file), never as JSON on the command line.
+    assert cfg["extravars"] == str(tmp_path / "home" / "runs" / "RUN2" / "extravars.json")
+
+
+def test_env_allowlist_keeps_secrets_out() -> None:
+    for key in ("SENTRY_DB_URL", "AWS_SECRET_ACCESS_KEY", "VAULT_TOKEN", "PGPASSWORD"):
+        assert not ENV_ALLOW.match(key)
+    for key in ("PATH", "ANSIBLE_SSH_ARGS", "HOME", "LC_ALL"):
+        assert ENV_ALLOW.match(key)
+
+
+def test_run_id_is_sortable_and_readable() -> None:
+    rid = new_run_id("Provision ACME!", dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    assert rid.startswith("20260102T030405Z-provision-acme-")
+    assert len(rid.rsplit("-", 1)[1]) == 6
+
+
+def recorded() -> list[dict[str, object]]:
+    return json.loads((DATA / "events_fail_one.json").read_text())
+
+
+def test_stats_not_raw_failed_events_decide_host_status() -> None:
+    events = recorded()
+    raw_failed_hosts = {e["event_data"]["host"] for e in events if e["event"] == "runner_on_failed"}  # type: ignore[index]
+    assert raw_failed_hosts == {"lab-1", "lab-2", "lab-3"}  # the rescued failure is reported raw for all
+    stats = next(e for e in events if e["event"] == "playbook_on_stats")["event_data"]
+    outcomes = outcomes_from_stats(stats)  # type: ignore[arg-type]
+    assert {h: o.status for h, o in outcomes.items()} == {"lab-1": "ok", "lab-2": "failed", "lab-3": "ok"}
+    assert outcomes["lab-1"].rescued == 1
+
+
+def test_simplified_events_for_progress() -> None:
+    kinds = [ev.kind for e in recorded() if (ev := simplify_event(e)) is not None]  # type: ignore[arg-type]
+    assert kinds[0] == "play_start" and kinds[-1] == "stats"
+    assert kinds.count("task_start") == 3 and kinds.count("skipped") == 2
+    failed = [simplify_event(e) for e in recorded() if e["event"] == "runner_on_failed"]  # type: ignore[arg-type]
+    assert any(ev is not None and ev.message == "doomed on purpose" for ev in failed)
+    changed = simplify_event({"event": "runner_on_ok", "event_data": {"host": "h", "res": {"changed": True}}})
+    assert changed is not None and changed.kind == "changed"
+    ignored = simplify_event({"event": "runner_on_failed", "event_data": {"host": "h", "ignore_errors": True}})
+    assert ignored is not None and ignored.kind == "ok"
+    assert simplify_event({"event": "verbose"}) is None
+
+
+def test_unreachable_outranks_failed_and_missing_stats_is_not_ok(tmp_path: Path) -> None:
+    outcomes = outcomes_from_stats(
+        {"dark": {"a": 1}, "failures": {"a": 1, "b": 1}, "ok": {"c": 2}, "processed": {"d": 1}}
+    )
+    assert {h: o.status for h, o in outcomes.items()} == {"a": "unreachable", "b": "failed", "c": "ok", "d": "ok"}
+    good = {"c": outcomes["c"]}
+    assert RunResult("r", "successful", 0, good, tmp_path, stats_seen=True).ok
+    assert not RunResult("r", "successful", 0, good, tmp_path, stats_seen=False).ok
+    assert not RunResult("r", "failed", 2, good, tmp_path, stats_seen=True).ok
+    assert not RunResult("r", "successful", 0, outcomes, tmp_path, stats_seen=True).ok
+
+
+def test_cancel_waits_for_the_next_play_boundary() -> None:
+    c = Cancellation()
+    assert not c.should_stop()
+    c.request()
+    assert c.should_stop()  # no play has started yet: stop at once
+    c = Cancellation()
+    c.observe(RunEvent("play_start", play="one"))
+    c.request()
+    assert not c.should_stop()  # the running play finishes
+    c.observe(RunEvent("task_start", task="t"))
+    assert not c.should_stop()
+    c.observe(RunEvent("play_start", play="two"))
+    assert c.should_stop()
+
+
+def test_forced_cancel_stops_at_once() -> None:
+    c = Cancellation()
+    c.observe(RunEvent("play_start", play="one"))
+    c.request(force=True)
+    assert c.should_stop()
