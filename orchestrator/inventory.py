@@ -96,7 +96,8 @@ def validate_address(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        if DNS_RE.match(value):
+        # All-numeric labels are a mistyped IPv4 address, never a name (RFC 1123 forbids a numeric TLD).
+        if DNS_RE.match(value) and not value.rsplit(".", 1)[-1].isdigit():
             return value
     raise InventoryError(f"invalid host address {value!r}", hint="give an IPv4/IPv6 address or a DNS name")
 
