@@ -80,6 +80,9 @@ def boot(host: HostState, hdir: Path) -> proc.ProcRef:
         "--link-journal=no",
         "--resolv-conf=off",
         "--timezone=off",
+        # nspawn keeps CAP_NET_ADMIN only with --private-network; a host owns its namespace, so nftables
+        # (the firewall role, the agent's bans) must work inside it.
+        "--capability=CAP_NET_ADMIN",
     ]
     try:
         return proc.spawn_detached(argv, hdir / "console.log", cgroup=host.cgroup)
