@@ -1,0 +1,308 @@
+"""Agent configuration (``/etc/sentry/agent.json``): strict JSON validation into a frozen dataclass.
+
+Every problem is reported as one line naming the offending key (``sources[1].path: ...``) so that a bad
+config rendered by Ansible fails its ``validate:`` step or the service start with a readable message.
+Unknown keys are errors: a misspelt key would otherwise silently fall back to a default.
+
+Keys (defaults in parentheses):
+
+- ``client``, ``tier``, ``host`` (required): non-empty strings, copied into alerts, heartbeats and /healthz.
+- ``listen_address`` ("127.0.0.1"), ``listen_port`` (9110; 0 picks a free port, logged at start):
+  the health/metrics server; must be a loopback address.
+- ``sources`` (required): list of ``{"name": ..., "path": ...}``; rules reference sources by name.
+- ``rules_file`` (the release's ``rules/rules.json``), ``rule_overrides`` ({}): per-rule
+  ``threshold``/``window_seconds``/``ban_seconds`` overrides, checked against the rules file at load time.
+- ``never_ban`` ([]): CIDRs never banned; 127.0.0.0/8 and ::1/128 are always added.
+- ``nft_table_family`` ("inet"), ``nft_table`` ("sentry"), ``nft_set_v4`` ("banned_v4"),
+  ``nft_set_v6`` ("banned_v6"), ``nft_binary`` ("/usr/sbin/nft"), ``ban_timeout_seconds`` (5).
+- ``ban_command_enabled`` (true): false records bans without running nft.
+- ``spool_dir`` ("/var/spool/sentry-agent"), ``spool_max_bytes`` (10 MiB, at least 64 KiB).
+- ``heartbeat_interval_seconds`` (60), ``poll_interval_seconds`` (0.25).
+- ``state_dir`` ("/var/lib/sentry-agent"): tail offsets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ALWAYS_NEVER_BAN",
+    "AgentConfig",
+    "ConfigError",
+    "IPNetwork",
+    "RuleOverride",
+    "Source",
+    "load_config",
+    "parse_config",
+]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+ALWAYS_NEVER_BAN: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+
+MIB = 1024 * 1024
+_MIN_SPOOL_BYTES = 64 * 1024
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# nft identifiers end up as argv words; the strict charset keeps them from ever being parsed as syntax.
+_NFT_IDENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_NFT_FAMILIES = ("inet", "ip", "ip6")
+_OVERRIDE_KEYS = ("threshold", "window_seconds", "ban_seconds")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class RuleOverride:
+    threshold: int | None = None
+    window_seconds: int | None = None
+    ban_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    client: str
+    tier: str
+    host: str
+    sources: tuple[Source, ...]
+    listen_address: str = "127.0.0.1"
+    listen_port: int = 9110
+    rules_file: Path | None = None
+    rule_overrides: Mapping[str, RuleOverride] = field(default_factory=dict)
+    never_ban: tuple[IPNetwork, ...] = ALWAYS_NEVER_BAN
+    nft_table_family: str = "inet"
+    nft_table: str = "sentry"
+    nft_set_v4: str = "banned_v4"
+    nft_set_v6: str = "banned_v6"
+    nft_binary: Path = Path("/usr/sbin/nft")
+    ban_command_enabled: bool = True
+    ban_timeout_seconds: float = 5.0
+    spool_dir: Path = Path("/var/spool/sentry-agent")
+    spool_max_bytes: int = 10 * MIB
+    heartbeat_interval_seconds: float = 60.0
+    poll_interval_seconds: float = 0.25
+    state_dir: Path = Path("/var/lib/sentry-agent")
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and validate the config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    return parse_config(data)
+
+
+def parse_config(data: object) -> AgentConfig:
+    """Validate already-decoded JSON."""
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a JSON object")
+    known = set(AgentConfig.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key (known keys: {', '.join(sorted(known))})")
+
+    never_ban = list(ALWAYS_NEVER_BAN)
+    for net in _cidrs(data, "never_ban"):
+        if net not in never_ban:
+            never_ban.append(net)
+
+    return AgentConfig(
+        client=_text(data, "client"),
+        tier=_text(data, "tier"),
+        host=_text(data, "host"),
+        sources=_sources(data),
+        listen_address=_listen_address(data),
+        listen_port=_int(data, "listen_port", 9110, 0, 65535),
+        rules_file=_opt_path(data, "rules_file"),
+        rule_overrides=_overrides(data),
+        never_ban=tuple(never_ban),
+        nft_table_family=_choice(data, "nft_table_family", "inet", _NFT_FAMILIES),
+        nft_table=_nft_ident(data, "nft_table", "sentry"),
+        nft_set_v4=_nft_ident(data, "nft_set_v4", "banned_v4"),
+        nft_set_v6=_nft_ident(data, "nft_set_v6", "banned_v6"),
+        nft_binary=_path(data, "nft_binary", Path("/usr/sbin/nft")),
+        ban_command_enabled=_bool(data, "ban_command_enabled", True),
+        ban_timeout_seconds=_number(data, "ban_timeout_seconds", 5.0, 0.1, 120.0),
+        spool_dir=_path(data, "spool_dir", Path("/var/spool/sentry-agent")),
+        spool_max_bytes=_int(data, "spool_max_bytes", 10 * MIB, _MIN_SPOOL_BYTES, 1 << 40),
+        heartbeat_interval_seconds=_number(data, "heartbeat_interval_seconds", 60.0, 1.0, 86400.0),
+        poll_interval_seconds=_number(data, "poll_interval_seconds", 0.25, 0.01, 10.0),
+        state_dir=_path(data, "state_dir", Path("/var/lib/sentry-agent")),
+    )
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    if key not in data:
+        raise ConfigError(f"{key}: required key is missing")
+    value = data[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: must be a non-empty string, got {_type_name(value)} {value!r}")
+    if not value.isprintable():
+        raise ConfigError(f"{key}: must not contain control characters")
+    return value
+
+
+def _bool(data: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false, got {_type_name(value)} {value!r}")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = data.get(key, default)
+    # bool is an int subclass; `true` for a port is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: must be an integer, got {_type_name(value)} {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{key}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}: must be a number, got {_type_name(value)} {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{key}: must be between {low:g} and {high:g}, got {value}")
+    return float(value)
+
+
+def _choice(data: Mapping[str, Any], key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = data.get(key, default)
+    if value not in choices:
+        raise ConfigError(f"{key}: must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _nft_ident(data: Mapping[str, Any], key: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not _NFT_IDENT_RE.match(value):
+        raise ConfigError(f"{key}: must be an nftables identifier (letters, digits, _), got {value!r}")
+    return value
+
+
+def _check_path(key: str, value: object) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: must be a path string, got {_type_name(value)} {value!r}")
+    path = Path(value)
+    if not path.is_absolute():
+        raise ConfigError(f"{key}: must be an absolute path, got {value!r}")
+    if "\0" in value:
+        raise ConfigError(f"{key}: must not contain NUL")
+    return path
+
+
+def _path(data: Mapping[str, Any], key: str, default: Path) -> Path:
+    return _check_path(key, data[key]) if key in data else default
+
+
+def _opt_path(data: Mapping[str, Any], key: str) -> Path | None:
+    if data.get(key) is None:
+        return None
+    return _check_path(key, data[key])
+
+
+def _listen_address(data: Mapping[str, Any]) -> str:
+    value = data.get("listen_address", "127.0.0.1")
+    if not isinstance(value, str):
+        raise ConfigError(f"listen_address: must be a string, got {_type_name(value)} {value!r}")
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(f"listen_address: must be an IP address literal, got {value!r}") from None
+    if not addr.is_loopback:
+        raise ConfigError(f"listen_address: must be a loopback address (127.0.0.0/8 or ::1), got {value!r}")
+    return value
+
+
+def _sources(data: Mapping[str, Any]) -> tuple[Source, ...]:
+    if "sources" not in data:
+        raise ConfigError("sources: required key is missing")
+    raw = data["sources"]
+    if not isinstance(raw, list):
+        raise ConfigError(f"sources: must be a list, got {_type_name(raw)}")
+    sources: list[Source] = []
+    for i, item in enumerate(raw):
+        where = f"sources[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: must be an object with name and path")
+        extra = sorted(set(item) - {"name", "path"})
+        if extra:
+            raise ConfigError(f"{where}.{extra[0]}: unknown key (known keys: name, path)")
+        name = item.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ConfigError(f"{where}.name: must match {_NAME_RE.pattern}, got {name!r}")
+        if "path" not in item:
+            raise ConfigError(f"{where}.path: required key is missing")
+        path = _check_path(f"{where}.path", item["path"])
+        for other in sources:
+            if other.name == name:
+                raise ConfigError(f"{where}.name: duplicate source name {name!r}")
+            if other.path == path:
+                raise ConfigError(f"{where}.path: {path} is already source {other.name!r}")
+        sources.append(Source(name=name, path=path))
+    return tuple(sources)
+
+
+def _cidrs(data: Mapping[str, Any], key: str) -> list[IPNetwork]:
+    raw = data.get(key, [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{key}: must be a list of CIDRs, got {_type_name(raw)}")
+    nets: list[IPNetwork] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, str):
+            raise ConfigError(f"{key}[{i}]: must be a CIDR string, got {_type_name(item)} {item!r}")
+        try:
+            # strict: "10.1.2.3/8" is almost certainly a typo, and guessing which network was meant could
+            # leave the management network bannable.
+            nets.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as exc:
+            raise ConfigError(f"{key}[{i}]: invalid CIDR {item!r}: {exc}") from None
+    return nets
+
+
+def _overrides(data: Mapping[str, Any]) -> dict[str, RuleOverride]:
+    raw = data.get("rule_overrides", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"rule_overrides: must be an object keyed by rule id, got {_type_name(raw)}")
+    result: dict[str, RuleOverride] = {}
+    for rule_id, item in raw.items():
+        where = f"rule_overrides.{rule_id}"
+        if not isinstance(item, dict) or not item:
+            raise ConfigError(f"{where}: must be a non-empty object with {', '.join(_OVERRIDE_KEYS)}")
+        extra = sorted(set(item) - set(_OVERRIDE_KEYS))
+        if extra:
+            raise ConfigError(f"{where}.{extra[0]}: unknown key (known keys: {', '.join(_OVERRIDE_KEYS)})")
+        values: dict[str, int] = {}
+        for key, value in item.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{where}.{key}: must be a positive integer, got {value!r}")
+            values[key] = value
+        result[rule_id] = RuleOverride(**values)
+    return result

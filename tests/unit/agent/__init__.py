@@ -1,0 +1,1 @@
+"""Tests of the Sentry agent (agent/sentry_agent): stdlib only, fast, loopback only."""
