@@ -1,0 +1,172 @@
+"""The ledger's tables as typed SQLAlchemy models. Private to this package: the API hands out records.
+
+The schema itself is owned by the migrations in ``migrations/versions``; these models must describe the same
+tables (a test compares them). Live rows are the ones whose ``removed_at`` is NULL: removing a client or host
+keeps its row for history, and names are unique only among live rows, so a name can be used again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any, ClassVar
+
+from sqlalchemy import DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from .chain import canonical_json
+
+# Named constraints let later migrations alter them, SQLite batch migrations included.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LIVE = text("removed_at IS NULL")
+
+
+class UTCDateTime(TypeDecorator[_dt.datetime]):
+    """Aware UTC datetimes on both databases: SQLite stores no zone, so values are normalized on the way in and
+    marked UTC on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: _dt.datetime | None, dialect: Dialect) -> _dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("ledger timestamps must be timezone-aware")
+        value = value.astimezone(_dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: _dt.datetime | None, dialect: Dialect) -> _dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)
+
+
+class JSONText(TypeDecorator[dict[str, Any]]):
+    """A JSON object kept as canonical text: readable with any SQL client and identical on both databases."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> str | None:
+        return None if value is None else canonical_json(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> dict[str, Any] | None:
+        return None if value is None else dict(json.loads(value))
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {_dt.datetime: UTCDateTime(), dict[str, Any]: JSONText()}
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    __table_args__ = (Index("uq_clients_name_live", "name", unique=True, sqlite_where=LIVE, postgresql_where=LIVE),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    tier: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[_dt.datetime]
+    removed_at: Mapped[_dt.datetime | None]
+    meta: Mapped[dict[str, Any]]
+
+    hosts: Mapped[list[Host]] = relationship(back_populates="client", order_by="Host.name")
+
+
+class Host(Base):
+    __tablename__ = "hosts"
+    __table_args__ = (
+        Index(
+            "uq_hosts_client_id_name_live",
+            "client_id",
+            "name",
+            unique=True,
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int]
+    added_at: Mapped[_dt.datetime]
+    removed_at: Mapped[_dt.datetime | None]
+
+    client: Mapped[Client] = relationship(back_populates="hosts")
+    release: Mapped[HostRelease | None] = relationship(back_populates="host")
+
+
+class HostRelease(Base):
+    """What each host runs now; the history of changes is in the events."""
+
+    __tablename__ = "host_releases"
+
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
+    stack_version: Mapped[str] = mapped_column(String(64))
+    release_version: Mapped[str] = mapped_column(String(64))
+    release_track: Mapped[str] = mapped_column(String(16))
+    previous_release_version: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[_dt.datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+
+    host: Mapped[Host] = relationship(back_populates="release")
+    run: Mapped[Run | None] = relationship()
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[_dt.datetime]
+    finished_at: Mapped[_dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[dict[str, Any]]
+
+    client: Mapped[Client | None] = relationship()
+    hosts: Mapped[list[RunHost]] = relationship(back_populates="run", order_by="RunHost.host")
+
+
+class RunHost(Base):
+    __tablename__ = "run_hosts"
+    __table_args__ = (UniqueConstraint("run_id", "host"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    host: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    rc: Mapped[int | None]
+    detail: Mapped[dict[str, Any]]
+
+    run: Mapped[Run] = relationship(back_populates="hosts")
+
+
+class Event(Base):
+    """One link of the append-only chain; see :mod:`.chain` for what ``hash`` covers."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str | None] = mapped_column(String(100), index=True)
+    subject: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
