@@ -19,6 +19,8 @@ Keys (defaults in parentheses):
 - ``spool_dir`` ("/var/spool/sentry-agent"), ``spool_max_bytes`` (10 MiB, at least 64 KiB).
 - ``heartbeat_interval_seconds`` (60), ``poll_interval_seconds`` (0.25).
 - ``state_dir`` ("/var/lib/sentry-agent"): tail offsets.
+- ``collector_token`` (""): the client's token for Sentry's collector, kept for the shipper; never logged,
+  never served on /healthz or /metrics (the config file is root-only on the host).
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class AgentConfig:
     heartbeat_interval_seconds: float = 60.0
     poll_interval_seconds: float = 0.25
     state_dir: Path = Path("/var/lib/sentry-agent")
+    collector_token: str = field(default="", repr=False)  # repr=False: a logged config never shows it
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -149,7 +152,15 @@ def parse_config(data: object) -> AgentConfig:
         heartbeat_interval_seconds=_number(data, "heartbeat_interval_seconds", 60.0, 1.0, 86400.0),
         poll_interval_seconds=_number(data, "poll_interval_seconds", 0.25, 0.01, 10.0),
         state_dir=_path(data, "state_dir", Path("/var/lib/sentry-agent")),
+        collector_token=_secret(data, "collector_token"),
     )
+
+
+def _secret(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: must be a string")  # never echo the value itself
+    return value
 
 
 def _type_name(value: object) -> str:

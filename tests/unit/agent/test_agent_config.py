@@ -143,3 +143,19 @@ def test_load_config_file_errors(tmp_path: Path) -> None:
         load_config(path)
     path.write_text(json.dumps(MINIMAL), encoding="utf-8")
     assert load_config(path).host == "game-01"
+
+
+def test_collector_token_is_accepted_and_never_shown() -> None:
+    from sentry_agent.config import ConfigError, parse_config
+
+    base = {"client": "c", "tier": "t", "host": "h", "sources": [{"name": "game", "path": "/var/log/g.log"}]}
+    config = parse_config({**base, "collector_token": "TOKEN-123456789"})
+    assert config.collector_token == "TOKEN-123456789"
+    assert "TOKEN-123456789" not in repr(config)
+    assert parse_config(base).collector_token == ""
+    try:
+        parse_config({**base, "collector_token": 12345678})
+    except ConfigError as exc:
+        assert "12345678" not in str(exc)
+    else:
+        raise AssertionError("a non-string token must be refused")
