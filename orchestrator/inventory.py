@@ -129,7 +129,11 @@ def _walk_groups(group: Mapping[str, Any], inherited: Mapping[str, Any]) -> Iter
 
 def load(inventories: Path, client: str) -> Inventory:
     validate_client_name(client)
-    path = inventories / client
+    return load_dir(inventories / client, client)
+
+
+def load_dir(path: Path, client: str) -> Inventory:
+    """Load the inventory in ``path`` as client ``client`` (the folder may be a staging copy)."""
     hosts_file = path / "hosts.yml"
     if not hosts_file.exists():
         raise InventoryError(

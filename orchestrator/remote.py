@@ -73,8 +73,9 @@ def _describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     text = str(exc).strip() or type(exc).__name__
-    if "banner" in text.lower():
-        return f"no SSH banner within {timeout:.0f}s"
+    # paramiko reports a server that accepts TCP but never speaks either way, depending on the stage.
+    if "banner" in text.lower() or "no existing session" in text.lower():
+        return f"no SSH banner within {timeout:.0f}s (not an SSH server, or a tarpit)"
     return text.splitlines()[0]
 
 

@@ -54,6 +54,8 @@ class RunRequest:
     forks: int = 10
     verbosity: int = 0
     timeout: int = 10  # SSH connect timeout, seconds
+    run_id: str | None = None  # given when the caller records the run elsewhere under the same id
+    vault: tuple[Path, Path] | None = None  # (encrypted extra-vars file, vault password file)
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ def build_env(request: RunRequest, settings: Settings, run_dir: Path) -> dict[st
         "ANSIBLE_NOCOLOR": "True",
         "ANSIBLE_FORCE_COLOR": "False",
         "ANSIBLE_SYSTEM_WARNINGS": "False",
+        **({"ANSIBLE_VAULT_PASSWORD_FILE": str(request.vault[1])} if request.vault else {}),
     }
 
 
@@ -237,6 +240,9 @@ def build_config(request: RunRequest, settings: Settings, run_id: str) -> dict[s
         cmdline.append("--diff")
     if request.skip_tags:
         cmdline += ["--skip-tags", ",".join(request.skip_tags)]
+    if request.vault is not None:
+        # Paths only: the encrypted file and the password file; ansible-playbook decrypts in memory.
+        cmdline += ["-e", f"@{request.vault[0]}"]
     config: dict[str, Any] = {
         "private_data_dir": str(run_dir),
         "ident": run_id,
@@ -249,7 +255,7 @@ def build_config(request: RunRequest, settings: Settings, run_id: str) -> dict[s
         "verbosity": request.verbosity,
         "quiet": True,
         "suppress_env_files": True,
-        "cmdline": " ".join(cmdline) if cmdline else None,
+        "cmdline": " ".join(shlex.quote(c) for c in cmdline) if cmdline else None,
         # How often runner polls our cancel callback; small so a cancel is honoured promptly.
         "settings": {"pexpect_timeout": 0.2, "suppress_ansible_output": True},
     }
@@ -307,7 +313,7 @@ def run_playbook(
             f"client {request.inventory.client} has no pinned host keys ({request.inventory.known_hosts})",
             hint=f"pin them first: 'sentryctl hosts pin --client {request.inventory.client}'",
         )
-    run_id = new_run_id(request.label)
+    run_id = request.run_id or new_run_id(request.label)
     config_kwargs = build_config(request, settings, run_id)
     run_dir = Path(config_kwargs["private_data_dir"])
     (run_dir / "tmp").mkdir(parents=True, mode=0o700)

@@ -23,6 +23,7 @@ class Settings:
     home: Path
     inventories: Path
     verbosity: int = 0
+    db_url: str | None = None  # None: SQLite at <home>/ledger.db
 
     @classmethod
     def from_env(
@@ -30,6 +31,7 @@ class Settings:
         home: str | os.PathLike[str] | None = None,
         inventories: str | os.PathLike[str] | None = None,
         verbosity: int = 0,
+        db_url: str | None = None,
     ) -> Settings:
         raw_home = home or os.environ.get("SENTRY_HOME") or DEFAULT_HOME
         raw_inv = inventories or os.environ.get("SENTRY_INVENTORIES") or "inventories"
@@ -37,6 +39,7 @@ class Settings:
             home=Path(raw_home).expanduser().resolve(),
             inventories=Path(raw_inv).expanduser().resolve(),
             verbosity=verbosity,
+            db_url=db_url or os.environ.get("SENTRY_DB_URL") or None,
         )
 
     # Paths under the state directory; created on demand by the code that writes them.

@@ -36,10 +36,14 @@ EXIT_INTERRUPTED = 130
     type=click.Path(file_okay=False),
     help="Folder holding one inventory folder per client. [env: SENTRY_INVENTORIES; default ./inventories]",
 )
+@click.option(
+    "--db-url",
+    help="Ledger database URL, e.g. postgresql+psycopg://user@db/sentry. [env: SENTRY_DB_URL; default SQLite in home]",
+)
 @click.option("-v", "--verbose", count=True, help="More detail; repeat for debug logging (-vv).")
 @click.version_option(__version__, prog_name="sentryctl")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, inventories: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, home: str | None, inventories: str | None, db_url: str | None, verbose: int) -> None:
     """Protect clients' hosts: onboard them, ship releases in gated waves, audit them.
 
     \b
@@ -51,10 +55,11 @@ def cli(ctx: click.Context, home: str | None, inventories: str | None, verbose: 
     Exit codes: 0 success, 1 an expected failure (the message names the fix), 2 bad usage,
     70 an internal error (traceback in <home>/debug.log), 130 interrupted.
     """
-    settings = Settings.from_env(home=home, inventories=inventories, verbosity=verbose)
+    settings = Settings.from_env(home=home, inventories=inventories, verbosity=verbose, db_url=db_url)
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = AppContext(settings=settings)
+    ctx.call_on_close(ctx.obj.close)
 
 
 register(cli)

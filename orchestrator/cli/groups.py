@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import click
 
-from . import lab
+from . import client, exec_, hosts, lab, ledger, preflight, provision
 from .planned import planned_commands
 
-BUILT: list[click.Command] = [lab.lab]
+BUILT: list[click.Command] = [
+    lab.lab,
+    client.client,
+    hosts.hosts,
+    preflight.preflight,
+    provision.provision,
+    exec_.exec_,
+    ledger.ledger,
+]
 
 
 def register(root: click.Group) -> None:

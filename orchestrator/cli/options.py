@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
+
+from ..errors import OrchestratorError
 
 client_option = click.option(
     "--client", "-c", required=True, metavar="NAME", help="Client name (folder under the inventories)."
@@ -21,3 +25,12 @@ lab_name_option = click.option(
     metavar="NAME",
     help="Lab name; several labs can run side by side, each on its own subnet.",
 )
+
+
+def confirm(yes: bool, question: str, *, what: str, hint: str = "pass --yes") -> None:
+    """Ask before a destructive step; without a terminal to ask on, refuse unless --yes was given."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise OrchestratorError(f"{what} needs confirmation", hint=hint)
+    click.confirm(question, abort=True)

@@ -12,16 +12,10 @@ from ..errors import NotAvailable
 
 # name -> (one-line help, what it will do)
 PLANNED: dict[str, tuple[str, str]] = {
-    "client": ("Onboard clients: new, list, show, remove.", "client onboarding"),
-    "hosts": ("Pin and inspect client host keys.", "host key pinning"),
-    "preflight": ("Check every host of a client before work starts.", "preflight checks"),
-    "provision": ("Install the protection stack on a client's hosts.", "provisioning"),
     "release": ("Build, sign, verify and list releases.", "release bundles"),
     "rollout": ("Plan and run staged rollouts with gates and rollback.", "staged rollouts"),
     "training": ("Schedule and sign off on-site training.", "training sign-offs"),
     "audit": ("Verify hosts against the ledger and write evidence bundles.", "audits"),
-    "ledger": ("Read and verify the ledger.", "the ledger"),
-    "exec": ("Run an ad-hoc command on a client's hosts.", "ad-hoc commands"),
     "demo": ("Tell the whole story on the local lab.", "the demo"),
 }
 

@@ -1,0 +1,5 @@
+"""``python -m orchestrator`` is ``sentryctl``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""Ad-hoc commands on a client's hosts with Fabric, in parallel, strictly checked host keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paramiko
+
+from . import remote
+from .bookkeeping import ensure_client
+from .errors import RemoteError
+from .inventory import Host, Inventory
+from .ledger import HostResult, Ledger
+
+OUTPUT_LIMIT = 64 * 1024  # per stream and host, shown on screen
+LEDGER_TAIL = 2048  # what the ledger keeps of each stream: enough to see what happened, not a log store
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    host: str
+    rc: int | None  # None: the command never ran (connection failed)
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "unreachable"
+        return "ok" if self.rc == 0 else "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "status": self.status}
+
+
+def run_on_host(inv: Inventory, host: Host, command: str, timeout: float) -> CommandOutcome:
+    start = time.monotonic()
+    conn = remote.fabric_connection(inv, host, timeout=min(timeout, remote.DEFAULT_TIMEOUT))
+    try:
+        conn.open()
+    except (paramiko.SSHException, OSError, EOFError) as exc:  # Fabric passes paramiko's errors through
+        conn.close()
+        error = remote.classify(inv, host, exc, remote.DEFAULT_TIMEOUT)
+        return CommandOutcome(host.name, None, error=str(error), seconds=time.monotonic() - start)
+    try:
+        result = conn.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
+        return CommandOutcome(
+            host.name,
+            int(result.exited),
+            result.stdout[-OUTPUT_LIMIT:],
+            result.stderr[-OUTPUT_LIMIT:],
+            seconds=time.monotonic() - start,
+        )
+    except Exception as exc:  # invoke's CommandTimedOut and friends
+        return CommandOutcome(
+            host.name, None, error=f"{type(exc).__name__}: {exc}".splitlines()[0], seconds=time.monotonic() - start
+        )
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    run_uid: str
+    command: str
+    outcomes: tuple[CommandOutcome, ...]
+
+    @property
+    def failed(self) -> list[str]:
+        return [o.host for o in self.outcomes if o.status != "ok"]
+
+
+def run_command(
+    inv: Inventory, hosts: Sequence[Host], command: str, ledger: Ledger, timeout: float = 300.0
+) -> ExecResult:
+    """Run ``command`` everywhere at once; the ledger records who ran what, where, when, and each result."""
+    if not command.strip():
+        raise RemoteError("no command given", hint="put the command after --, e.g. sentryctl exec -c acme -- uptime")
+    remote.pinned(inv)  # no pins, no connections
+    ensure_client(ledger, inv)
+    run = ledger.start_run("exec", inv.client, {"command": command, "hosts": [h.name for h in hosts]})
+    try:
+        results = remote.parallel(hosts, lambda h: run_on_host(inv, h, command, timeout))
+    except BaseException:
+        ledger.finish_run(run.uid, "cancelled")
+        raise
+    outcomes = tuple(
+        r if isinstance(r, CommandOutcome) else CommandOutcome(n, None, error=str(r)) for n, r in results.items()
+    )
+    ledger.finish_run(
+        run.uid,
+        "succeeded" if all(o.status == "ok" for o in outcomes) else "failed",
+        {
+            o.host: HostResult(
+                o.status,
+                o.rc,
+                {"stdout_tail": o.stdout[-LEDGER_TAIL:], "stderr_tail": o.stderr[-LEDGER_TAIL:], "error": o.error},
+            )
+            for o in outcomes
+        },
+    )
+    return ExecResult(run.uid, command, outcomes)

@@ -1,0 +1,79 @@
+"""``sentryctl provision``: install the protection stack on a client's hosts."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import OrchestratorError
+from ..provision import STACK_TAGS
+from ..provision import provision as run_provision
+from .context import AppContext, pass_app
+from .options import client_option, dry_run_option, json_option, limit_option
+from .preflight import preflight_table
+from .progress import RunProgress, result_table
+
+
+@click.command()
+@client_option
+@limit_option
+@dry_run_option
+@click.option(
+    "--tags",
+    "-t",
+    multiple=True,
+    type=click.Choice(STACK_TAGS),
+    help="Only these parts of the stack (repeatable).",
+)
+@json_option
+@pass_app
+def provision(
+    app: AppContext, client: str, limit: str | None, dry_run: bool, tags: tuple[str, ...], as_json: bool
+) -> None:
+    """Install (or re-converge) the protection stack on a client's hosts, as the client's tier says.
+
+    Runs playbooks/site.yml with live per-host progress; a second run on converged hosts changes nothing.
+    --dry-run runs in check + diff mode: it shows what would change and changes nothing.
+
+    \b
+    Example:
+      sentryctl provision --client lab
+      sentryctl provision --client acme --limit game1 --dry-run
+    """
+    verb = "checking" if dry_run else "provisioning"
+    app.stage(f"preflight of {client}, then {verb} it")
+    progress = RunProgress(app.err, f"{verb} {client}")
+    with progress.running():
+        outcome = run_provision(
+            app.settings,
+            client,
+            app.ledger,
+            limit=limit,
+            dry_run=dry_run,
+            tags=tags,
+            on_event=progress.on_event,
+            cancel=progress.cancel,
+        )
+    result = outcome.run
+    if result is None:
+        if as_json:
+            app.emit_json({"client": client, "preflight": outcome.preflight.to_json(), "run": None})
+        else:
+            app.out.print(preflight_table(outcome.preflight))
+        raise OrchestratorError(
+            f"preflight failed on {', '.join(outcome.preflight.failed)}; nothing was changed",
+            hint=f"fix the hosts, then check with 'sentryctl preflight --client {client}'",
+        )
+    if as_json:
+        app.emit_json({"client": client, "preflight": outcome.preflight.to_json(), "run": result.to_json()})
+    else:
+        app.out.print(result_table(result))
+        if dry_run:
+            app.out.print(f"dry run: {result.changed_total} change(s) would be made; nothing was changed")
+        else:
+            app.out.print(f"recorded in the ledger as run {result.run_id} (agent release {outcome.bundle.version})")
+    if not result.ok:
+        bad = result.by_status("failed") + result.by_status("unreachable")
+        raise OrchestratorError(
+            f"{verb} {client} failed on {', '.join(bad) or 'the run'} (status {result.status})",
+            hint=f"see {result.artifact_dir / 'stdout'}",
+        )
