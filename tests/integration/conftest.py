@@ -71,3 +71,62 @@ def write_playbook(tmp: Path, name: str, text: str) -> Path:
     path = tmp / name
     path.write_text(text)
     return path
+
+
+@dataclass
+class Provisioned:
+    env: LabEnv
+    client: str
+    tiers: dict[str, str]  # host -> tier
+    first: object  # ProvisionResult of the cold converge
+    canary: str
+
+
+TIER_BY_INDEX = {1: "essentials", 2: "professional", 3: "enterprise"}
+
+
+@pytest.fixture(scope="session")
+def provisioned(lab_env: LabEnv) -> Provisioned:
+    """A client on the shared lab hosts, onboarded through the core API and converged once.
+
+    Each host gets another tier (host_vars), so one converge exercises every tier's stack; the client has a
+    canary collector token, so tests can prove it never leaks outside the hosts.
+    """
+    import secrets as random_secrets
+
+    from orchestrator import clients, pins, provision, secrets
+    from orchestrator.ledger import Ledger
+
+    settings = lab_env.settings
+    state = lab_env.lab.state()
+    assert state is not None
+    hosts = lab_env.hosts()
+    spec = clients.build_spec(
+        name="prov",
+        tier="professional",
+        hosts=[f"{h.name}={h.address}" for h in hosts],
+        mgmt_networks=[state.subnet],
+        key_file=str(lab_env.lab.key),
+        game_ports=["7777", "27015/udp"],
+    )
+    canary = f"CANARY{random_secrets.token_hex(12)}"
+    with Ledger.open(settings.db_url, settings.home) as ledger:
+        inv = clients.create(settings, spec, ledger)
+        pins.apply(inv, pins.scan(inv, inv.hosts), ledger)
+        tiers = {h.name: TIER_BY_INDEX[h.index] for h in hosts}
+        (inv.path / "host_vars").mkdir(exist_ok=True)
+        for name, tier in tiers.items():
+            (inv.path / "host_vars" / f"{name}.yml").write_text(f"---\nsentry_tier: {tier}\n")
+        secrets.set_secret(settings, inv, "collector_token", canary, ledger)
+        first = provision.provision(settings, "prov", ledger)
+    assert first.ok, _run_tail(first)
+    return Provisioned(lab_env, "prov", tiers, first, canary)
+
+
+def _run_tail(result: object) -> str:
+    from orchestrator.runner import tail_stdout
+
+    run = getattr(result, "run", None)
+    if run is None:
+        return f"preflight: {getattr(result, 'preflight', None)}"
+    return tail_stdout(run, 80)

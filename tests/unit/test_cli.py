@@ -45,9 +45,9 @@ def test_help_shows_the_whole_command_tree(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_planned_command_says_so_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    if not PLANNED:
+        pytest.skip("every capability has landed")
     name = next(iter(PLANNED))
-    if name in cli.cli.commands and name not in PLANNED:
-        pytest.skip("no planned command left")
     code, out, err = run_main([name, "anything", "--flag"], capsys)
     assert code == 1 and out == ""
     assert err.startswith("error: ") and "not available yet" in err and len(err.strip().splitlines()) == 1
