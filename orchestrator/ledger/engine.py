@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
@@ -52,6 +54,24 @@ def lock_for_write(conn: Connection) -> None:
     # SQLite already holds it: the transaction began with BEGIN IMMEDIATE.
 
 
+def _ensure_wal(cursor: Any) -> None:
+    """WAL lets readers run while a writer holds the lock; the setting is stored in the file, so only the first
+    connection to a new database changes it. That change needs an exclusive lock and SQLite may answer it with
+    "database is locked" at once instead of waiting on busy_timeout (two processes opening a new ledger
+    together), so it is retried here within the same time budget."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
@@ -62,8 +82,7 @@ def _sqlite_engine(url: URL) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            # WAL lets readers run while a writer holds the lock; the setting is stored in the file.
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _ensure_wal(cursor)
         finally:
             cursor.close()
 
