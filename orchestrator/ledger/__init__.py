@@ -1,4 +1,5 @@
-"""The ledger: the durable record of clients, hosts, releases, runs and a hash-chained event log.
+"""The ledger: the durable record of clients, hosts, releases, runs, rollouts and their locks, on-site training
+sign-offs, and a hash-chained event log.
 
 SQLite under the state directory by default, PostgreSQL when a URL says so; the schema is migrated on open.
 Everything else in sentryctl persists through :class:`Ledger` and gets frozen records back.
@@ -7,22 +8,39 @@ Everything else in sentryctl persists through :class:`Ledger` and gets frozen re
 from __future__ import annotations
 
 from .chain import GENESIS_HASH, VerifyReport, canonical_json, event_hash
-from .errors import LedgerError
+from .errors import LedgerError, RolloutLocked
 from .records import (
+    FINAL_ROLLOUT_STATES,
+    NO_WAVE,
+    ROLLOUT_HOST_STATUSES,
+    ROLLOUT_STATES,
+    ROLLOUT_TRANSITIONS,
+    TRAINING_STATES,
     ClientRecord,
     EventRecord,
     HostRecord,
     HostReleaseRecord,
     HostResult,
     HostSync,
+    RolloutHostRecord,
+    RolloutHostSpec,
+    RolloutLockRecord,
+    RolloutRecord,
     RunHostRecord,
     RunRecord,
+    TrainingRecord,
 )
 from .store import Ledger, default_actor
 from .urls import mask_url
 
 __all__ = [
+    "FINAL_ROLLOUT_STATES",
     "GENESIS_HASH",
+    "NO_WAVE",
+    "ROLLOUT_HOST_STATUSES",
+    "ROLLOUT_STATES",
+    "ROLLOUT_TRANSITIONS",
+    "TRAINING_STATES",
     "ClientRecord",
     "EventRecord",
     "HostRecord",
@@ -31,8 +49,14 @@ __all__ = [
     "HostSync",
     "Ledger",
     "LedgerError",
+    "RolloutHostRecord",
+    "RolloutHostSpec",
+    "RolloutLockRecord",
+    "RolloutLocked",
+    "RolloutRecord",
     "RunHostRecord",
     "RunRecord",
+    "TrainingRecord",
     "VerifyReport",
     "canonical_json",
     "default_actor",

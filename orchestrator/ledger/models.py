@@ -3,6 +3,9 @@
 The schema itself is owned by the migrations in ``migrations/versions``; these models must describe the same
 tables (a test compares them). Live rows are the ones whose ``removed_at`` is NULL: removing a client or host
 keeps its row for history, and names are unique only among live rows, so a name can be used again.
+
+Rollouts, their locks and training sessions name clients by name, not by row: a client removed and added again
+(a tier change does that) keeps its training sign-offs and its rollout history.
 """
 
 from __future__ import annotations
@@ -61,6 +64,19 @@ class JSONText(TypeDecorator[dict[str, Any]]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> dict[str, Any] | None:
         return None if value is None else dict(json.loads(value))
+
+
+class JSONList(TypeDecorator[list[Any]]):
+    """A JSON array kept as canonical text, like :class:`JSONText`."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> str | None:
+        return None if value is None else canonical_json(list(value))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> list[Any] | None:
+        return None if value is None else list(json.loads(value))
 
 
 class Base(DeclarativeBase):
@@ -170,3 +186,80 @@ class Event(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Rollout(Base):
+    """One release going to a set of clients; ``clients`` is a JSON list of names, ``plan`` the planner's output."""
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(128), unique=True)
+    release_version: Mapped[str] = mapped_column(String(64))
+    track: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    plan: Mapped[dict[str, Any]]
+    clients: Mapped[list[str]] = mapped_column(JSONList())
+    emergency_reason: Mapped[str | None] = mapped_column(Text)
+    # A rollback rollout points at the rollout that caused it.
+    parent_uid: Mapped[str | None] = mapped_column(String(128), ForeignKey("rollouts.uid"), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[_dt.datetime]
+    updated_at: Mapped[_dt.datetime]
+    finished_at: Mapped[_dt.datetime | None]
+    detail: Mapped[dict[str, Any]]
+
+    hosts: Mapped[list[RolloutHost]] = relationship(
+        back_populates="rollout", order_by=lambda: [RolloutHost.wave, RolloutHost.client, RolloutHost.host]
+    )
+
+
+class RolloutHost(Base):
+    __tablename__ = "rollout_hosts"
+    __table_args__ = (UniqueConstraint("rollout_id", "client", "host"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id"))
+    client: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    wave: Mapped[int]
+    status: Mapped[str] = mapped_column(String(32))
+    target_version: Mapped[str] = mapped_column(String(64))
+    previous_version: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]
+    updated_at: Mapped[_dt.datetime]
+
+    rollout: Mapped[Rollout] = relationship(back_populates="hosts")
+
+
+class RolloutLock(Base):
+    """One rollout at a time per client: the row exists while a rollout holds the client."""
+
+    __tablename__ = "rollout_locks"
+
+    client: Mapped[str] = mapped_column(String(100), primary_key=True)
+    rollout_uid: Mapped[str] = mapped_column(String(128), ForeignKey("rollouts.uid"), index=True)
+    holder_host: Mapped[str] = mapped_column(String(255))
+    holder_pid: Mapped[int]
+    acquired_at: Mapped[_dt.datetime]
+    heartbeat_at: Mapped[_dt.datetime]
+
+
+class TrainingSession(Base):
+    """On-site training of a client's staff for a release (or a module covering several); ``scheduled_for`` is a
+    calendar date as ``YYYY-MM-DD`` text, ``attendees`` a JSON list of names."""
+
+    __tablename__ = "training_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(100), index=True)
+    release_version: Mapped[str] = mapped_column(String(64))
+    module: Mapped[str | None] = mapped_column(String(128))
+    scheduled_for: Mapped[str | None] = mapped_column(String(10))
+    trainer: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    signed_off_at: Mapped[_dt.datetime | None]
+    signed_off_by: Mapped[str | None] = mapped_column(String(255))
+    attendees: Mapped[list[str]] = mapped_column(JSONList())
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[_dt.datetime]

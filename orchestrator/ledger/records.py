@@ -17,6 +17,62 @@ RUN_STATUSES: frozenset[str] = frozenset(("running", "succeeded", "failed", "can
 FINAL_RUN_STATUSES: frozenset[str] = RUN_STATUSES - {"running"}
 TRACKS: frozenset[str] = frozenset(("hotfix", "feature"))
 
+RolloutState = Literal["planned", "running", "halted", "rolling_back", "rolled_back", "completed", "aborted", "failed"]
+# Where a rollout may go from each state. ``running -> running`` and ``rolling_back -> rolling_back`` are resumes
+# after an interruption; every live state can be aborted; the final states go nowhere (a rollback of a finished
+# rollout is a new rollout whose ``parent_uid`` names it).
+ROLLOUT_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "planned": frozenset(("running", "aborted")),
+    "running": frozenset(("running", "halted", "completed", "aborted")),
+    "halted": frozenset(("rolling_back", "aborted")),
+    "rolling_back": frozenset(("rolling_back", "rolled_back", "failed", "aborted")),
+    "completed": frozenset(),
+    "rolled_back": frozenset(),
+    "aborted": frozenset(),
+    "failed": frozenset(),
+}
+ROLLOUT_STATES: frozenset[str] = frozenset(ROLLOUT_TRANSITIONS)
+FINAL_ROLLOUT_STATES: frozenset[str] = frozenset(s for s, nexts in ROLLOUT_TRANSITIONS.items() if not nexts)
+
+RolloutHostStatus = Literal[
+    "pending",
+    "deferred",
+    "waiting_training",
+    "skipped",
+    "updating",
+    "updated",
+    "healthy",
+    "failed",
+    "unreachable",
+    "rolling_back",
+    "rolled_back",
+    "rollback_failed",
+]
+ROLLOUT_HOST_STATUSES: frozenset[str] = frozenset(
+    (
+        "pending",
+        "deferred",
+        "waiting_training",
+        "skipped",
+        "updating",
+        "updated",
+        "healthy",
+        "failed",
+        "unreachable",
+        "rolling_back",
+        "rolled_back",
+        "rollback_failed",
+    )
+)
+# The wave of a host that is in the plan but in no wave (skipped, deferred, waiting for training); 0 is the canary.
+NO_WAVE = -1
+
+# (client, host, wave, status, target_version, previous_version): one host of a new rollout.
+RolloutHostSpec = tuple[str, str, int, str, str, str | None]
+
+TrainingState = Literal["scheduled", "signed_off"]
+TRAINING_STATES: frozenset[str] = frozenset(("scheduled", "signed_off"))
+
 
 @dataclass(frozen=True)
 class HostRecord:
@@ -102,6 +158,84 @@ class HostReleaseRecord:
     previous_release_version: str | None
     updated_at: _dt.datetime
     run_uid: str | None
+
+
+@dataclass(frozen=True)
+class RolloutHostRecord:
+    """One host of a rollout: its wave (0 is the canary, :data:`NO_WAVE` for none), where it stands, the release
+    it goes to and the one it ran before (what a rollback re-applies)."""
+
+    client: str
+    host: str
+    wave: int
+    status: str
+    target_version: str
+    previous_version: str | None
+    detail: Mapping[str, Any]
+    updated_at: _dt.datetime
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """A rollout with its hosts (by wave, client, host). ``parent_uid`` is set on a rollback rollout: the uid of
+    the rollout it undoes. ``detail`` gathers what the state changes said (which gate failed and why)."""
+
+    uid: str
+    release_version: str
+    track: str
+    state: str
+    plan: Mapping[str, Any]
+    clients: tuple[str, ...]
+    emergency_reason: str | None
+    parent_uid: str | None
+    actor: str
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+    finished_at: _dt.datetime | None
+    detail: Mapping[str, Any]
+    hosts: tuple[RolloutHostRecord, ...] = ()
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_ROLLOUT_STATES
+
+    def host(self, client: str, host: str) -> RolloutHostRecord | None:
+        return next((h for h in self.hosts if (h.client, h.host) == (client, host)), None)
+
+
+@dataclass(frozen=True)
+class RolloutLockRecord:
+    """A client held by a rollout: which one, and the process that holds it (host name and pid)."""
+
+    client: str
+    rollout_uid: str
+    holder_host: str
+    holder_pid: int
+    acquired_at: _dt.datetime
+    heartbeat_at: _dt.datetime
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """One on-site training session: ``scheduled`` until the trainer signs it off with its attendees.
+    ``signed_off_by`` is who recorded the sign-off in the ledger (the actor); ``trainer`` who trained."""
+
+    id: int
+    client: str
+    release_version: str
+    module: str | None
+    scheduled_for: _dt.date | None
+    trainer: str
+    state: str
+    signed_off_at: _dt.datetime | None
+    signed_off_by: str | None
+    attendees: tuple[str, ...]
+    notes: str | None
+    created_at: _dt.datetime
+
+    @property
+    def signed_off(self) -> bool:
+        return self.state == "signed_off"
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,12 @@
 A writing transaction takes the chain's write lock before anything else (see :mod:`.engine`), so the state change,
 the events that describe it and the chain head they extend are decided by one writer at a time, and a failure at
 any point rolls all of it back: a crash never leaves state without its event or an event without its state.
-ORM objects never leave this module; callers get the frozen records of :mod:`.records`.
+ORM objects never leave the API (this module and the mixins it is made of: :mod:`.rollouts`, :mod:`.locks`,
+:mod:`.trainings`); callers get the frozen records of :mod:`.records`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import getpass
 import json
 import logging
@@ -28,8 +28,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import engine as _engine
 from . import migrate, urls
+from .base import json_object as _json_object
+from .base import utcnow as _utcnow
 from .chain import GENESIS_HASH, ChainChecker, ChainRow, VerifyReport, canonical_json, event_hash, utc_stamp
 from .errors import LedgerError
+from .locks import RolloutLocksMixin
 from .models import Client, Event, Host, HostRelease, Run, RunHost
 from .records import (
     FINAL_RUN_STATUSES,
@@ -43,6 +46,8 @@ from .records import (
     RunHostRecord,
     RunRecord,
 )
+from .rollouts import RolloutsMixin
+from .trainings import TrainingMixin
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +65,6 @@ def default_actor() -> str:
         # A container user without a passwd entry still acts; record the uid rather than fail.
         user = f"uid{os.getuid()}"
     return f"{user}@{socket.gethostname()}"
-
-
-def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.UTC)
-
-
-def _json_object(value: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """A plain dict that is certain to serialize, so a bad value fails here and not halfway through a commit."""
-    try:
-        return dict(json.loads(canonical_json(dict(value))))
-    except (TypeError, ValueError) as exc:
-        raise LedgerError(f"{what} is not JSON-serializable: {exc}") from exc
 
 
 class _Tx:
@@ -109,8 +102,11 @@ class _Tx:
         return row
 
 
-class Ledger:
-    """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
+class Ledger(RolloutsMixin, RolloutLocksMixin, TrainingMixin):
+    """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`.
+
+    Clients, hosts, runs, releases and events are here; rollouts (:mod:`.rollouts`), rollout locks
+    (:mod:`.locks`) and training (:mod:`.trainings`) are mixed in, and write through the same ``_write``."""
 
     def __init__(self, engine: Engine, url: URL, actor: str) -> None:
         self._engine = engine

@@ -82,3 +82,95 @@ def test_a_process_killed_mid_transaction_leaves_nothing(ledger: Ledger, ledger_
     assert [e.kind for e in ledger.events()] == ["client.created"]
     assert ledger.sync_hosts("acme", [("web1", "10.0.0.1", 22)]).added == ("web1",)
     assert ledger.verify().ok
+
+
+def _two_client_rollout(ledger: Ledger, uid: str = "ro-1") -> None:
+    ledger.create_rollout(
+        uid,
+        release_version="1.5.0",
+        track="hotfix",
+        plan={"waves": [["web1"], ["db1"]]},
+        clients=["acme", "globex"],
+        hosts=[("acme", "web1", 0, "pending", "1.5.0", None), ("globex", "db1", 1, "pending", "1.5.0", None)],
+    )
+
+
+def test_a_crash_mid_rollout_write_leaves_nothing(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger.add_client("acme", "enterprise", {})
+    ledger.add_client("globex", "enterprise", {})
+    before = ledger.events()
+
+    # The second client's rollout.created fails after the rollout, its hosts and the first event were written.
+    monkeypatch.setattr(store_module._Tx, "append", fail_on_call(2, store_module._Tx.append, raise_boom))
+    with pytest.raises(Boom):
+        _two_client_rollout(ledger)
+    monkeypatch.undo()
+    assert ledger.rollout("ro-1") is None
+    assert ledger.rollouts() == []
+    assert ledger.events() == before
+
+    _two_client_rollout(ledger)
+    created = ledger.rollout("ro-1")
+    after_create = ledger.events()
+
+    # A state change reaching only one of its two events is no state change at all.
+    monkeypatch.setattr(store_module._Tx, "append", fail_on_call(2, store_module._Tx.append, raise_boom))
+    with pytest.raises(Boom):
+        ledger.set_rollout_state("ro-1", "running", {"pid": 1})
+    monkeypatch.undo()
+    assert ledger.rollout("ro-1") == created
+
+    # Nor are half-taken locks: the second client's lock event fails after the first lock was written.
+    monkeypatch.setattr(store_module._Tx, "append", fail_on_call(2, store_module._Tx.append, raise_boom))
+    with pytest.raises(Boom):
+        ledger.acquire_rollout_locks(
+            ["acme", "globex"], "ro-1", holder_host="ctl", holder_pid=1, is_stale=lambda _: False
+        )
+    monkeypatch.undo()
+    assert ledger.rollout_locks() == []
+
+    # A sign-off whose event fails leaves no session behind.
+    monkeypatch.setattr(store_module._Tx, "append", fail_on_call(1, store_module._Tx.append, raise_boom))
+    with pytest.raises(Boom):
+        ledger.signoff_training("acme", "2.0.0", trainer="Ana", attendees=["Bo"])
+    monkeypatch.undo()
+    assert ledger.trainings() == []
+
+    assert ledger.events() == after_create
+    assert ledger.verify().ok
+    assert (
+        ledger.acquire_rollout_locks(
+            ["acme", "globex"], "ro-1", holder_host="ctl", holder_pid=1, is_stale=lambda _: False
+        )
+        == []
+    )
+
+
+def _die_mid_lock(url: str, home: str) -> None:
+    with Ledger.open(url, Path(home)) as ledger:
+        store_module._Tx.append = fail_on_call(2, store_module._Tx.append, lambda: os._exit(17))  # type: ignore[method-assign]
+        ledger.acquire_rollout_locks(
+            ["acme", "globex"], "ro-1", holder_host="ctl", holder_pid=os.getpid(), is_stale=lambda _: False
+        )
+
+
+def test_a_process_killed_while_locking_holds_nothing(ledger: Ledger, ledger_url: str, home: Path) -> None:
+    ledger.add_client("acme", "enterprise", {})
+    ledger.add_client("globex", "enterprise", {})
+    _two_client_rollout(ledger)
+    events = ledger.events()
+    child = multiprocessing.get_context("spawn").Process(target=_die_mid_lock, args=(ledger_url, str(home)))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 17
+
+    # No lock to recover: the killed transaction took its lock rows with it.
+    assert ledger.rollout_locks() == []
+    assert ledger.events() == events
+    assert (
+        ledger.acquire_rollout_locks(
+            ["acme", "globex"], "ro-1", holder_host="ctl", holder_pid=2, is_stale=lambda _: False
+        )
+        == []
+    )
+    assert ledger.verify().ok

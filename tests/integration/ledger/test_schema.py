@@ -18,7 +18,19 @@ from orchestrator.ledger import Ledger, LedgerError
 from orchestrator.ledger.migrate import head_revision
 from orchestrator.ledger.models import Base
 
-TABLES = {"clients", "hosts", "host_releases", "runs", "run_hosts", "events", "alembic_version"}
+TABLES = {
+    "clients",
+    "hosts",
+    "host_releases",
+    "runs",
+    "run_hosts",
+    "events",
+    "rollouts",
+    "rollout_hosts",
+    "rollout_locks",
+    "training_sessions",
+    "alembic_version",
+}
 
 Sql = Callable[..., list[Any]]
 

@@ -1,0 +1,207 @@
+"""Rollout locks: one rollout at a time per client, and a dead holder's lock recovered rather than waited on.
+
+A lock is a row per client naming the rollout and the process that holds it (host name and pid). Taking locks is
+all or nothing in one writing transaction; writers are serialized by the chain's write lock (see :mod:`.engine`),
+so two processes that race for the same client are decided in order and exactly one wins, on SQLite and on
+PostgreSQL alike.
+
+Whether a holder is dead is the caller's call (``is_stale``: e.g. same host and the pid is gone, or no heartbeat
+for too long), with one exception the ledger can judge itself: a lock whose rollout already reached a final state
+(it crashed between finishing and releasing) is always recovered.
+
+Heartbeats refresh ``heartbeat_at`` and append no event: they say a holder is alive, which is not a change of who
+holds what, and one per wave and host would drown the log. Taking, recovering and releasing are events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import select
+
+from .base import LedgerMixin, names, required
+from .chain import utc_stamp
+from .errors import LedgerError, RolloutLocked
+from .models import Rollout, RolloutLock
+from .records import FINAL_ROLLOUT_STATES, RolloutLockRecord
+from .rollouts import require_rollout
+
+
+def _check_pid(pid: int) -> None:
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        raise LedgerError(f"a rollout lock holder needs a process id, not {pid!r}")
+
+
+class RolloutLocksMixin(LedgerMixin):
+    """Rollout locks; part of :class:`~orchestrator.ledger.store.Ledger`."""
+
+    def acquire_rollout_locks(
+        self,
+        clients: Sequence[str],
+        rollout_uid: str,
+        *,
+        holder_host: str,
+        holder_pid: int,
+        is_stale: Callable[[RolloutLockRecord], bool],
+        actor: str | None = None,
+    ) -> list[str]:
+        """Lock every one of ``clients`` for the live rollout ``rollout_uid``, or none of them.
+
+        A client locked by another holder that is alive raises :class:`RolloutLocked` naming it. A lock whose
+        holder ``is_stale`` says is dead, or whose rollout is already final, is taken over (event
+        ``rollout.lock_recovered`` naming the previous holder); a free client is locked (``rollout.lock_acquired``);
+        a lock this very holder (same rollout, host and pid) already has is kept. Returns the recovered clients.
+
+        ``is_stale`` runs inside the writing transaction: it must be quick and must not use the ledger."""
+        wanted = names(clients, f"the clients to lock for rollout {rollout_uid}")
+        required(holder_host, "the host name of a rollout lock holder")
+        _check_pid(holder_pid)
+        recovered: list[str] = []
+        with self._write(actor) as tx:
+            rollout = require_rollout(tx.session, rollout_uid, hosts=False)
+            if rollout.state in FINAL_ROLLOUT_STATES:
+                raise LedgerError(f"rollout {rollout_uid} is {rollout.state}; a finished rollout takes no locks")
+            outside = [c for c in wanted if c not in rollout.clients]
+            if outside:
+                raise LedgerError(
+                    f"rollout {rollout_uid} does not include client {outside[0]!r}",
+                    hint=f"it covers {', '.join(rollout.clients)}",
+                )
+            held = {
+                lock.client: lock
+                for lock in tx.session.scalars(select(RolloutLock).where(RolloutLock.client.in_(wanted)))
+            }
+            holder_states: dict[str, str] = {
+                uid: state
+                for uid, state in tx.session.execute(
+                    select(Rollout.uid, Rollout.state).where(
+                        Rollout.uid.in_(sorted({h.rollout_uid for h in held.values()}))
+                    )
+                )
+            }
+
+            takeovers: list[tuple[RolloutLock, str]] = []
+            blocking: list[RolloutLockRecord] = []
+            for client in sorted(held):
+                lock = held[client]
+                if (lock.rollout_uid, lock.holder_host, lock.holder_pid) == (rollout_uid, holder_host, holder_pid):
+                    continue
+                holder_state = holder_states.get(lock.rollout_uid)
+                if holder_state in FINAL_ROLLOUT_STATES:
+                    takeovers.append((lock, f"its rollout is {holder_state}"))
+                elif is_stale(lock_record(lock)):
+                    takeovers.append((lock, "its holder is gone"))
+                else:
+                    blocking.append(lock_record(lock))
+            if blocking:
+                raise RolloutLocked(blocking)
+
+            taken_over = {lock.client: reason for lock, reason in takeovers}
+            holder = {"holder_host": holder_host, "holder_pid": holder_pid}
+            for client in sorted(wanted):
+                current = held.get(client)
+                if current is None:
+                    tx.session.add(
+                        RolloutLock(
+                            client=client,
+                            rollout_uid=rollout_uid,
+                            holder_host=holder_host,
+                            holder_pid=holder_pid,
+                            acquired_at=tx.now,
+                            heartbeat_at=tx.now,
+                        )
+                    )
+                    tx.append("rollout.lock_acquired", client, rollout_uid, holder)
+                elif client in taken_over:
+                    previous = {
+                        "rollout_uid": current.rollout_uid,
+                        "holder_host": current.holder_host,
+                        "holder_pid": current.holder_pid,
+                        "acquired_at": utc_stamp(current.acquired_at),
+                        "heartbeat_at": utc_stamp(current.heartbeat_at),
+                    }
+                    current.rollout_uid = rollout_uid
+                    current.holder_host = holder_host
+                    current.holder_pid = holder_pid
+                    current.acquired_at = current.heartbeat_at = tx.now
+                    recovered.append(client)
+                    tx.append(
+                        "rollout.lock_recovered",
+                        client,
+                        rollout_uid,
+                        {**holder, "previous": previous, "reason": taken_over[client]},
+                    )
+                else:
+                    current.heartbeat_at = tx.now
+            tx.session.flush()
+        return recovered
+
+    def release_rollout_locks(self, rollout_uid: str, *, actor: str | None = None) -> list[str]:
+        """Release every lock ``rollout_uid`` holds (one ``rollout.lock_released`` event each) and return their
+        clients. Locks it no longer holds (recovered by another rollout) are left alone; none held is no error."""
+        with self._write(actor) as tx:
+            locks = tx.session.scalars(
+                select(RolloutLock).where(RolloutLock.rollout_uid == rollout_uid).order_by(RolloutLock.client)
+            ).all()
+            for lock in locks:
+                tx.session.delete(lock)
+                tx.append(
+                    "rollout.lock_released",
+                    lock.client,
+                    rollout_uid,
+                    {"holder_host": lock.holder_host, "holder_pid": lock.holder_pid},
+                )
+            tx.session.flush()
+            return [lock.client for lock in locks]
+
+    def heartbeat_rollout_locks(
+        self,
+        rollout_uid: str,
+        *,
+        holder_host: str | None = None,
+        holder_pid: int | None = None,
+        actor: str | None = None,
+    ) -> list[str]:
+        """Mark the locks of ``rollout_uid`` alive now (no event) and return their clients. With ``holder_host``
+        and ``holder_pid``, only locks held by that process count: another process that recovered the rollout's
+        locks does not keep this one going. Holding none raises: the caller has lost its locks and must stop."""
+        with self._write(actor) as tx:
+            query = select(RolloutLock).where(RolloutLock.rollout_uid == rollout_uid)
+            if holder_host is not None:
+                query = query.where(RolloutLock.holder_host == holder_host)
+            if holder_pid is not None:
+                query = query.where(RolloutLock.holder_pid == holder_pid)
+            locks = tx.session.scalars(query.order_by(RolloutLock.client)).all()
+            if not locks:
+                holder = " ".join(
+                    part
+                    for part in (
+                        f"host {holder_host}" if holder_host is not None else "",
+                        f"pid {holder_pid}" if holder_pid is not None else "",
+                    )
+                    if part
+                )
+                raise LedgerError(
+                    f"rollout {rollout_uid} holds no rollout locks" + (f" as {holder}" if holder else ""),
+                    hint=f"another process may have taken them over; see 'sentryctl rollout status {rollout_uid}'",
+                )
+            for lock in locks:
+                lock.heartbeat_at = tx.now
+            tx.session.flush()
+            return [lock.client for lock in locks]
+
+    def rollout_locks(self) -> list[RolloutLockRecord]:
+        """Every lock held now, by client."""
+        with self._read() as session:
+            return [lock_record(lock) for lock in session.scalars(select(RolloutLock).order_by(RolloutLock.client))]
+
+
+def lock_record(lock: RolloutLock) -> RolloutLockRecord:
+    return RolloutLockRecord(
+        client=lock.client,
+        rollout_uid=lock.rollout_uid,
+        holder_host=lock.holder_host,
+        holder_pid=lock.holder_pid,
+        acquired_at=lock.acquired_at,
+        heartbeat_at=lock.heartbeat_at,
+    )
