@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import client, exec_, hosts, lab, ledger, preflight, provision
+from . import client, exec_, hosts, lab, ledger, preflight, provision, release
 from .planned import planned_commands
 
 BUILT: list[click.Command] = [
@@ -13,6 +13,7 @@ BUILT: list[click.Command] = [
     hosts.hosts,
     preflight.preflight,
     provision.provision,
+    release.release,
     exec_.exec_,
     ledger.ledger,
 ]

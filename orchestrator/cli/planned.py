@@ -12,7 +12,6 @@ from ..errors import NotAvailable
 
 # name -> (one-line help, what it will do)
 PLANNED: dict[str, tuple[str, str]] = {
-    "release": ("Build, sign, verify and list releases.", "release bundles"),
     "rollout": ("Plan and run staged rollouts with gates and rollback.", "staged rollouts"),
     "training": ("Schedule and sign off on-site training.", "training sign-offs"),
     "audit": ("Verify hosts against the ledger and write evidence bundles.", "audits"),
