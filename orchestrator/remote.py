@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import socket
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -225,3 +226,33 @@ def parallel(hosts: Sequence[Host], work: Callable[[Host], T], workers: int = 16
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts)))) as pool:
         return dict(zip((h.name for h in hosts), pool.map(guarded, hosts), strict=True))
+
+
+def write_ssh_config(inv: Inventory, path: Path, control_dir: Path) -> Path:
+    """An OpenSSH client config for tools that shell out to ssh (testinfra): the same strictness as ours,
+    with connection reuse so many checks on one host cost one handshake."""
+    # A unix socket path holds at most 108 bytes and ssh appends a 17-byte suffix while it sets the master
+    # up, so a deep state dir would break connection reuse: the sockets live in a short folder named for it.
+    short = Path(tempfile.gettempdir()) / f"sentry-cp-{hashlib.sha256(str(control_dir).encode()).hexdigest()[:10]}"
+    short.mkdir(exist_ok=True, mode=0o700)
+    lines: list[str] = []
+    for h in inv.hosts:
+        lines += [
+            f"Host {h.name}",
+            f"  HostName {h.address}",
+            f"  Port {h.port}",
+            f"  User {h.user}",
+            *([f"  IdentityFile {h.key_file}", "  IdentitiesOnly yes"] if h.key_file else []),
+            f"  UserKnownHostsFile {inv.known_hosts}",
+            "  GlobalKnownHostsFile /dev/null",
+            "  StrictHostKeyChecking yes",
+            "  BatchMode yes",
+            "  ConnectTimeout 10",
+            "  LogLevel ERROR",
+            "  ControlMaster auto",
+            f"  ControlPath {short}/%C",
+            "  ControlPersist 60s",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import client, exec_, hosts, lab, ledger, preflight, provision, release
+from . import client, exec_, hosts, lab, ledger, preflight, provision, release, rollout, training
 from .planned import planned_commands
 
 BUILT: list[click.Command] = [
@@ -14,6 +14,8 @@ BUILT: list[click.Command] = [
     preflight.preflight,
     provision.provision,
     release.release,
+    rollout.rollout,
+    training.training,
     exec_.exec_,
     ledger.ledger,
 ]

@@ -12,8 +12,6 @@ from ..errors import NotAvailable
 
 # name -> (one-line help, what it will do)
 PLANNED: dict[str, tuple[str, str]] = {
-    "rollout": ("Plan and run staged rollouts with gates and rollback.", "staged rollouts"),
-    "training": ("Schedule and sign off on-site training.", "training sign-offs"),
     "audit": ("Verify hosts against the ledger and write evidence bundles.", "audits"),
     "demo": ("Tell the whole story on the local lab.", "the demo"),
 }

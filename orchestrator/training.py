@@ -1,0 +1,98 @@
+"""On-site training: the feature track's gate. A feature release reaches a client only after Sentry trained the
+client's people and the trainer signed it off; scheduling renders the release notes and the training packet."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import inventory
+from .bookkeeping import ensure_client
+from .clients import template_env
+from .errors import InventoryError
+from .ledger import Ledger
+from .releases import get_release
+from .settings import Settings
+from .tiers import get_tier
+
+
+def packet_dir(settings: Settings, client: str, version: str) -> Path:
+    return settings.home / "training" / client / version
+
+
+def render_packet(
+    settings: Settings, ledger: Ledger, client: str, version: str, *, trainer: str, scheduled_for: str | None
+) -> list[Path]:
+    """Write the client's release notes and training packet for ``version``; returns their paths."""
+    inv = inventory.load(settings.inventories, client)
+    release = get_release(settings.home, version)
+    running = {r.host: r.release_version for r in ledger.host_releases(client)} if ledger.client(client) else {}
+    context = {
+        "release": release,
+        "client": inv,
+        "tier": get_tier(inv.tier or ""),
+        "running": running,
+        "trainer": trainer,
+        "scheduled_for": scheduled_for,
+    }
+    env = template_env()
+    out = packet_dir(settings, client, version)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("release_notes", "training_packet"):
+        path = out / f"{name.replace('_', '-')}.md"
+        path.write_text(env.get_template(f"training/{name}.md.j2").render(context), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise InventoryError(f"invalid --date {text!r}", hint="use YYYY-MM-DD") from exc
+
+
+def schedule(
+    settings: Settings, ledger: Ledger, client: str, version: str, *, date: str, trainer: str
+) -> tuple[object, list[Path]]:
+    inv = inventory.load(settings.inventories, client)
+    release = get_release(settings.home, version)
+    if not trainer.strip():
+        raise InventoryError("a trainer is needed", hint='pass --trainer "Full Name"')
+    when = parse_date(date)
+    ensure_client(ledger, inv)
+    record = ledger.schedule_training(
+        client, release.version, trainer=trainer.strip(), scheduled_for=when, module=release.requires_training
+    )
+    paths = render_packet(settings, ledger, client, version, trainer=trainer.strip(), scheduled_for=when.isoformat())
+    return record, paths
+
+
+def signoff(
+    settings: Settings,
+    ledger: Ledger,
+    client: str,
+    version: str,
+    *,
+    trainer: str,
+    attendees: Sequence[str],
+    notes: str | None = None,
+) -> object:
+    inv = inventory.load(settings.inventories, client)
+    release = get_release(settings.home, version)
+    people = [a.strip() for a in attendees if a.strip()]
+    if not people:
+        raise InventoryError("a sign-off needs at least one --attendee", hint='add --attendee "Full Name"')
+    if not trainer.strip():
+        raise InventoryError("a trainer is needed", hint='pass --trainer "Full Name"')
+    ensure_client(ledger, inv)
+    return ledger.signoff_training(
+        client,
+        release.version,
+        trainer=trainer.strip(),
+        attendees=people,
+        notes=notes,
+        module=release.requires_training,
+    )
