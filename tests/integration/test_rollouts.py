@@ -1,0 +1,339 @@
+"""Releases and staged rollouts on real hosts, with fault injection: a good hotfix goes canary -> waves; a bad one
+is stopped at the canary and rolled back; an unreachable host halts its wave; a killed orchestrator resumes;
+one rollout per client; tampered bundles and downgrades are refused; feature releases wait for training;
+maintenance windows defer all but 24/7 clients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator import clients, pins, provision, releases, signing
+from orchestrator.lab.manager import Lab
+from orchestrator.lab.state import HostState
+from orchestrator.ledger import Ledger
+from orchestrator.settings import Settings
+
+pytestmark = pytest.mark.lab
+
+AGENT = Path(__file__).resolve().parents[2] / "agent"
+FAST_TRACKS = {
+    "hotfix": {
+        "waves": [
+            {"name": "canary", "hosts_per_client": 1},
+            {"name": "second", "percent": 50},
+            {"name": "rest", "percent": 100},
+        ],
+        "soak_seconds": 0,
+        "health_timeout_seconds": 30,
+        "failure_budget": {"max_failed": 0},
+    },
+    "feature": {"soak_seconds": 0, "health_timeout_seconds": 30},
+}
+
+
+@dataclass
+class Fleet:
+    settings: Settings
+    lab: Lab
+    hosts: dict[str, HostState]  # lab host name -> state
+    env: dict[str, str]
+
+    def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, env=self.env,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+
+    def ssh(self, name: str, command: str, check: bool = True) -> str:
+        proc = subprocess.run(
+            [*self.lab.ssh_argv(self.hosts[name]), command], capture_output=True, text=True, timeout=60, check=False
+        )
+        if check:
+            assert proc.returncode == 0, f"{name}: {command}: {proc.stderr}"
+        return proc.stdout
+
+    def ledger(self) -> Ledger:
+        return Ledger.open(self.settings.db_url, self.settings.home)
+
+    def running(self, name: str) -> str:
+        return self.ssh(name, "readlink /opt/sentry/current").strip().rsplit("/", 1)[-1]
+
+    def set_window(self, client: str, window: str) -> None:
+        path = self.settings.inventories / client / "client.yml"
+        data = yaml.safe_load(path.read_text())
+        data["window"] = window
+        path.write_text(yaml.safe_dump(data))
+
+
+def build(fleet: Fleet, version: str, **kw: object) -> releases.Release:
+    return releases.build_release(AGENT, fleet.settings.home, version=version, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory, lab_cache: str) -> Iterator[Fleet]:
+    root = tmp_path_factory.mktemp("fleet")
+    settings = Settings.from_env(home=root / "home", inventories=root / "inv")
+    lab = Lab(settings, "ro")
+    lab.up(4, lambda _m: None)
+    try:
+        state = lab.state()
+        assert state is not None
+        hosts = dict(state.hosts)
+        signing.keygen(settings.home)
+        layout = {"alpha": (["ro-1", "ro-2", "ro-3"], "professional"), "beta": (["ro-4"], "enterprise")}
+        with Ledger.open(settings.db_url, settings.home) as ledger:
+            for client, (names, tier) in layout.items():
+                spec = clients.build_spec(
+                    name=client, tier=tier, hosts=[f"{n}={hosts[n].address}" for n in names],
+                    mgmt_networks=[state.subnet], key_file=str(lab.key),
+                )  # fmt: skip
+                inv = clients.create(settings, spec, ledger)
+                (inv.path / "tracks.yml").write_text(yaml.safe_dump(FAST_TRACKS))
+                # A broken release should fail its health wait quickly, not after a minute.
+                gv = inv.path / "group_vars" / "all.yml"
+                gv.write_text(gv.read_text() + "sentry_agent_health_retries: 6\nsentry_agent_health_delay: 2\n")
+                pins.apply(inv, pins.scan(inv, inv.hosts), ledger)
+                result = provision.provision(settings, client, ledger)
+                assert result.ok, result.run.to_json() if result.run else result.preflight.to_json()
+        env = {**os.environ, "SENTRY_HOME": str(settings.home), "SENTRY_INVENTORIES": str(settings.inventories)}
+        yield Fleet(settings, lab, hosts, env)
+    finally:
+        lab.down(lambda _m: None)
+
+
+def sshd_logins(fleet: Fleet) -> int:
+    return sum(
+        int(fleet.ssh(n, "journalctl -u ssh -q --no-pager | grep -c 'Accepted publickey' || true").strip() or 0)
+        for n in fleet.hosts
+    )
+
+
+def test_tampered_or_unsigned_bundle_is_refused_before_any_ssh(fleet: Fleet) -> None:
+    good = build(fleet, "1.0.1")
+    data = bytearray(good.bundle.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    good.bundle.write_bytes(bytes(data))
+    before = sshd_logins(fleet)
+    tampered = fleet.cli("rollout", "start", "1.0.1", "--all", "--yes")
+    assert tampered.returncode == 1 and "signature does not match" in tampered.stderr, tampered.stderr
+    unsigned = build(fleet, "1.0.2")
+    unsigned.signature.unlink()
+    refused = fleet.cli("rollout", "start", "1.0.2", "--all", "--yes")
+    assert refused.returncode == 1 and "signature" in refused.stderr, refused.stderr
+    # The counting itself logs in once per host; nothing else may have.
+    assert sshd_logins(fleet) == before + len(fleet.hosts)
+
+
+def test_good_hotfix_goes_canary_then_waves_to_every_host(fleet: Fleet) -> None:
+    build(fleet, "1.1.0")
+    plan = json.loads(fleet.cli("rollout", "plan", "1.1.0", "--all", "--json").stdout)
+    assert [w["name"] for w in plan["waves"]] == ["canary", "second", "rest"]
+    assert sorted(h["host"] for h in plan["waves"][0]["hosts"]) == ["ro-1", "ro-4"]  # one host per client
+    started = fleet.cli("rollout", "start", "1.1.0", "--all", "--yes")
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert {fleet.running(n) for n in fleet.hosts} == {"1.1.0"}
+    with fleet.ledger() as ledger:
+        rollout = ledger.rollouts(limit=1)[0]
+        assert rollout.state == "completed"
+        assert {h.status for h in rollout.hosts} == {"healthy"}
+        for client in ("alpha", "beta"):
+            assert {r.release_version for r in ledger.host_releases(client)} == {"1.1.0"}
+        assert ledger.verify().ok
+
+
+def test_downgrade_is_refused(fleet: Fleet) -> None:
+    build(fleet, "1.0.5")
+    plan = json.loads(fleet.cli("rollout", "plan", "1.0.5", "--all", "--json").stdout)
+    assert plan["waves"] == [] and all("downgrade" in s["reason"] for s in plan["skipped"])
+    started = fleet.cli("rollout", "start", "1.0.5", "--all", "--yes")
+    assert started.returncode == 1 and "nothing to roll out" in started.stderr
+
+
+def test_bad_release_fails_at_the_canary_and_is_rolled_back(fleet: Fleet, tmp_path: Path) -> None:
+    rules = json.loads((AGENT / "rules" / "rules.json").read_text())
+    rules["self_test"] = "fail"
+    bad_rules = tmp_path / "rules.json"
+    bad_rules.write_text(json.dumps(rules))
+    build(fleet, "1.2.0", rules_file=bad_rules)
+    untouched = {
+        n: fleet.ssh(n, "readlink /opt/sentry/current; sha256sum /etc/sentry/agent.json") for n in ("ro-2", "ro-3")
+    }
+    started = fleet.cli("rollout", "start", "1.2.0", "--client", "alpha", "--yes")
+    assert started.returncode == 1
+    assert "canary gate failed" in started.stderr and "rolled back" in started.stderr, started.stderr[-3000:]
+    assert fleet.running("ro-1") == "1.1.0"
+    health = json.loads(
+        fleet.ssh(
+            "ro-1",
+            "python3 -c \"import urllib.request as u;print(u.urlopen('http://127.0.0.1:9110/healthz').read().decode())\"",
+        )
+    )
+    assert health["status"] == "ok" and health["version"] == "1.1.0"
+    for name, before in untouched.items():
+        assert fleet.ssh(name, "readlink /opt/sentry/current; sha256sum /etc/sentry/agent.json") == before
+        assert not fleet.ssh(name, "ls /opt/sentry/releases").count("1.2.0")
+    with fleet.ledger() as ledger:
+        rollout = ledger.rollouts(limit=1)[0]
+        statuses = {h.host: h.status for h in rollout.hosts}
+    assert rollout.state == "rolled_back"
+    assert statuses["ro-1"] == "rolled_back" and statuses["ro-2"] == "pending" and statuses["ro-3"] == "pending"
+
+
+def test_unreachable_host_in_wave_two_halts_and_later_waves_stay_untouched(fleet: Fleet) -> None:
+    build(fleet, "1.3.0")
+    fleet.ssh("ro-2", "systemd-run --on-active=40s --unit=sentry-test-ssh-back systemctl start ssh.service")
+    fleet.ssh("ro-2", "systemctl stop ssh.service")
+    try:
+        started = fleet.cli("rollout", "start", "1.3.0", "--client", "alpha", "--yes")
+    finally:
+        deadline = time.monotonic() + 90
+        while (
+            time.monotonic() < deadline
+            and subprocess.run(
+                [*fleet.lab.ssh_argv(fleet.hosts["ro-2"]), "true"], capture_output=True, check=False
+            ).returncode
+        ):
+            time.sleep(1)
+    assert started.returncode == 1 and "wave second" in started.stderr, started.stderr[-3000:]
+    assert fleet.running("ro-1") == "1.1.0"  # the canary got 1.3.0, and was rolled back with the wave
+    assert fleet.running("ro-3") == "1.1.0"  # the last wave was never touched
+    assert "1.3.0" not in fleet.ssh("ro-3", "ls /opt/sentry/releases")
+    with fleet.ledger() as ledger:
+        statuses = {h.host: h.status for h in ledger.rollouts(limit=1)[0].hosts}
+    assert statuses["ro-2"] == "unreachable" and statuses["ro-3"] == "pending"
+
+
+def test_killed_orchestrator_resumes_to_completion(fleet: Fleet) -> None:
+    build(fleet, "1.4.0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "rollout", "start", "1.4.0", "--client", "alpha", "--yes"],
+        env=fleet.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    uid = None
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            with fleet.ledger() as ledger:
+                latest = ledger.rollouts(limit=1)
+                if latest and latest[0].release_version == "1.4.0":
+                    uid = latest[0].uid
+                    if any(h.wave == 1 and h.status == "updating" for h in latest[0].hosts):
+                        break
+            time.sleep(0.5)
+        assert uid is not None and proc.poll() is None, "the rollout never reached its second wave"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    time.sleep(15)  # the killed run's ansible-playbook may still be finishing on its own
+    resumed = fleet.cli("rollout", "resume", uid)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "recovered the lock" in resumed.stderr
+    assert {fleet.running(n) for n in ("ro-1", "ro-2", "ro-3")} == {"1.4.0"}
+    with fleet.ledger() as ledger:
+        record = ledger.rollout(uid)
+    assert record is not None and record.state == "completed"
+    assert {h.status for h in record.hosts if h.wave >= 0} == {"healthy"}
+
+
+def test_one_rollout_per_client_and_a_stale_lock_is_recovered(fleet: Fleet) -> None:
+    build(fleet, "1.5.0")
+    with fleet.ledger() as ledger:
+        ledger.create_rollout(
+            "ro-held", release_version="1.5.0", track="hotfix", plan={}, clients=["beta"],
+            hosts=[("beta", "ro-4", 0, "pending", "1.5.0", "1.1.0")],
+        )  # fmt: skip
+        # Held by a live process of this machine: our own pid.
+        ledger.acquire_rollout_locks(
+            ["beta"], "ro-held", holder_host=os.uname().nodename, holder_pid=os.getpid(), is_stale=lambda _l: False
+        )
+    refused = fleet.cli("rollout", "start", "1.5.0", "--client", "beta", "--yes")
+    assert refused.returncode == 1 and "ro-held" in refused.stderr and str(os.getpid()) in refused.stderr, (
+        refused.stderr
+    )
+    with fleet.ledger() as ledger:
+        ledger.release_rollout_locks("ro-held")
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        ledger.acquire_rollout_locks(
+            ["beta"], "ro-held", holder_host=os.uname().nodename, holder_pid=dead.pid, is_stale=lambda _l: False
+        )
+    started = fleet.cli("rollout", "start", "1.5.0", "--client", "beta", "--yes")
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert "recovered the lock of beta" in started.stderr
+    assert fleet.running("ro-4") == "1.5.0"
+
+
+def test_feature_release_reaches_only_the_trained_client(fleet: Fleet) -> None:
+    build(fleet, "2.0.0", track="feature", requires_training="ops-2", notes="New detection dashboard.")
+    scheduled = fleet.cli(
+        "training",
+        "schedule",
+        "--client",
+        "beta",
+        "--release",
+        "2.0.0",
+        "--date",
+        "2026-12-03",
+        "--trainer",
+        "Lea Trainer",
+    )
+    assert scheduled.returncode == 0, scheduled.stderr
+    packet = fleet.settings.home / "training" / "beta" / "2.0.0" / "training-packet.md"
+    assert "Lea Trainer" in packet.read_text() and "ops-2" in packet.read_text()
+    signed = fleet.cli(
+        "training",
+        "signoff",
+        "--client",
+        "alpha",
+        "--release",
+        "2.0.0",
+        "--trainer",
+        "Lea Trainer",
+        "--attendee",
+        "Ana Ops",
+    )
+    assert signed.returncode == 0, signed.stderr
+    plan = json.loads(fleet.cli("rollout", "plan", "2.0.0", "--all", "--json").stdout)
+    waiting = {w["client"]: w for w in plan["waiting"]}
+    assert (
+        set(waiting) == {"beta"}
+        and waiting["beta"]["reason"] == "training"
+        and "2026-12-03" in json.dumps(waiting["beta"])
+    )
+    started = fleet.cli("rollout", "start", "2.0.0", "--all", "--yes")
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert {fleet.running(n) for n in ("ro-1", "ro-2", "ro-3")} == {"2.0.0"}
+    assert fleet.running("ro-4") == "1.5.0"
+
+
+def test_closed_window_defers_a_client_but_not_a_24_7_one(fleet: Fleet) -> None:
+    build(fleet, "2.0.1")
+    now = dt.datetime.now(dt.UTC)
+    closed_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(now.weekday() + 3) % 7].capitalize()
+    closed = f"{closed_day} 03:00-04:00 UTC"
+    fleet.set_window("alpha", closed)
+    fleet.set_window("beta", closed)  # beta is enterprise: 24/7, never held back by a window
+    try:
+        plan = json.loads(fleet.cli("rollout", "plan", "2.0.1", "--all", "--json").stdout)
+        waiting = {w["client"]: w for w in plan["waiting"]}
+        assert set(waiting) == {"alpha"} and waiting["alpha"]["reason"] == "window" and waiting["alpha"]["until"]
+        assert [h["host"] for w in plan["waves"] for h in w["hosts"]] == ["ro-4"]
+        emergency = json.loads(
+            fleet.cli("rollout", "plan", "2.0.1", "--all", "--json", "--emergency", "CVE fix").stdout
+        )
+        assert emergency["waiting"] == [] and emergency["emergency_reason"] == "CVE fix"
+    finally:
+        fleet.set_window("alpha", "always")
+        fleet.set_window("beta", "always")
