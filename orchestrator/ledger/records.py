@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .chain import parse_stamp
 
@@ -48,22 +48,7 @@ RolloutHostStatus = Literal[
     "rolled_back",
     "rollback_failed",
 ]
-ROLLOUT_HOST_STATUSES: frozenset[str] = frozenset(
-    (
-        "pending",
-        "deferred",
-        "waiting_training",
-        "skipped",
-        "updating",
-        "updated",
-        "healthy",
-        "failed",
-        "unreachable",
-        "rolling_back",
-        "rolled_back",
-        "rollback_failed",
-    )
-)
+ROLLOUT_HOST_STATUSES: frozenset[str] = frozenset(get_args(RolloutHostStatus))
 # The wave of a host that is in the plan but in no wave (skipped, deferred, waiting for training); 0 is the canary.
 NO_WAVE = -1
 
