@@ -85,13 +85,15 @@ def run_command(
     ensure_client(ledger, inv)
     run = ledger.start_run("exec", inv.client, {"command": command, "hosts": [h.name for h in hosts]})
     try:
-        results = remote.parallel(hosts, lambda h: run_on_host(inv, h, command, timeout))
+        results = remote.parallel(
+            hosts,
+            lambda h: run_on_host(inv, h, command, timeout),
+            lambda name, exc: CommandOutcome(name, None, error=str(exc)),
+        )
     except BaseException:
         ledger.finish_run(run.uid, "cancelled")
         raise
-    outcomes = tuple(
-        r if isinstance(r, CommandOutcome) else CommandOutcome(n, None, error=str(r)) for n, r in results.items()
-    )
+    outcomes = tuple(results.values())
     ledger.finish_run(
         run.uid,
         "succeeded" if all(o.status == "ok" for o in outcomes) else "failed",

@@ -217,7 +217,7 @@ def _carry_pins(old: Path, new: Path, spec: ClientSpec) -> None:
     known = old / "known_hosts"
     if not known.exists():
         return
-    names = {h.address if h.port == 22 else f"[{h.address}]:{h.port}" for h in spec.hosts}
+    names = {inventory.Host(h.name, h.address, h.port).known_hosts_name for h in spec.hosts}
     kept = [line for line in known.read_text().splitlines() if line.split(" ", 1)[0] in names]
     if kept:
         (new / "known_hosts").write_text("".join(f"{line}\n" for line in kept))

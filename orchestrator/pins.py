@@ -40,7 +40,9 @@ class PinScan:
 
 
 def scan(inv: Inventory, hosts: Sequence[Host], timeout: float = remote.DEFAULT_TIMEOUT) -> PinScan:
-    found = remote.parallel(hosts, lambda h: remote.scan_host_key(h, timeout))
+    found: dict[str, remote.ScannedKey | RemoteError] = remote.parallel(
+        hosts, lambda h: remote.scan_host_key(h, timeout), lambda _name, exc: exc
+    )
     old = remote.pinned(inv) if inv.known_hosts.exists() else None
     rows: list[PinRow] = []
     for h in hosts:

@@ -175,6 +175,7 @@ def check_host(inv: Inventory, host: Host, limits: Thresholds) -> HostReport:
 def preflight(inv: Inventory, hosts: Sequence[Host] | None = None, limits: Thresholds | None = None) -> PreflightReport:
     limits = limits or Thresholds()
     hosts = tuple(hosts) if hosts is not None else inv.hosts
-    results = remote.parallel(hosts, lambda h: check_host(inv, h, limits))
-    reports = tuple(r if isinstance(r, HostReport) else HostReport(n, "", error=str(r)) for n, r in results.items())
-    return PreflightReport(inv.client, reports)
+    results = remote.parallel(
+        hosts, lambda h: check_host(inv, h, limits), lambda name, exc: HostReport(name, "", error=str(exc))
+    )
+    return PreflightReport(inv.client, tuple(results.values()))

@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,14 +215,20 @@ def fabric_connection(inv: Inventory, host: Host, timeout: float = DEFAULT_TIMEO
     return conn
 
 
-def parallel(hosts: Sequence[Host], work: Callable[[Host], T], workers: int = 16) -> Mapping[str, T | RemoteError]:
-    """Run ``work`` for every host at once; a RemoteError for one host never stops the others."""
+def parallel(
+    hosts: Sequence[Host],
+    work: Callable[[Host], T],
+    on_error: Callable[[str, RemoteError], T],
+    workers: int = 16,
+) -> dict[str, T]:
+    """Run ``work`` for every host at once; a RemoteError for one host never stops the others: ``on_error``
+    turns it into that host's result."""
 
-    def guarded(h: Host) -> T | RemoteError:
+    def guarded(h: Host) -> T:
         try:
             return work(h)
         except RemoteError as exc:
-            return exc
+            return on_error(h.name, exc)
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts)))) as pool:
         return dict(zip((h.name for h in hosts), pool.map(guarded, hosts), strict=True))

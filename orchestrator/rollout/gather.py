@@ -42,12 +42,9 @@ def release_input(release: Release) -> ReleaseInput:
 
 def client_input(inv: Inventory, ledger: Ledger, release: Release) -> ClientInput:
     tier = get_tier(inv.tier or "")
-    running = {r.host: r.release_version for r in ledger.host_releases(inv.client)} if ledger.client(inv.client) else {}
-    training_record = (
-        ledger.training_status(inv.client, release.version, release.requires_training)
-        if ledger.client(inv.client)
-        else None
-    )
+    known = ledger.client(inv.client) is not None  # a client never recorded runs nothing and trained no one
+    running = {r.host: r.release_version for r in ledger.host_releases(inv.client)} if known else {}
+    training_record = ledger.training_status(inv.client, release.version, release.requires_training) if known else None
     training = (
         TrainingInput(
             signed_off=training_record.state == "signed_off",

@@ -93,8 +93,4 @@ def wait_healthy(
                 return verdict
             time.sleep(interval)
 
-    results = remote.parallel(hosts, until_healthy)
-    return {
-        name: r if isinstance(r, Health) else Health(name, False, detail=f"unreachable: {r}")
-        for name, r in results.items()
-    }
+    return remote.parallel(hosts, until_healthy, lambda name, exc: Health(name, False, detail=f"unreachable: {exc}"))

@@ -54,5 +54,4 @@ def run_smoke(inv: Inventory, hosts: Sequence[Host], version: str, work_dir: Pat
                 failures.append(f"{check_id}: {description}{why}")
         return SmokeResult(host.name, not failures, tuple(failures))
 
-    results = remote.parallel(hosts, check)
-    return {n: r if isinstance(r, SmokeResult) else SmokeResult(n, False, (str(r),)) for n, r in results.items()}
+    return remote.parallel(hosts, check, lambda name, exc: SmokeResult(name, False, (str(exc),)))

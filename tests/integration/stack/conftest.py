@@ -16,6 +16,8 @@ import pytest
 import testinfra
 import yaml
 
+from orchestrator import inventory, remote
+
 from ..conftest import LAB_HOSTS, Provisioned
 
 REPO = Path(__file__).resolve().parents[3]
@@ -81,28 +83,11 @@ def stack_inventory(provisioned: Provisioned, stack_host_name: str) -> StackInve
 
 
 @pytest.fixture(scope="session")
-def ssh_config(site_inventory: StackInventory, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An ssh_config with strict host key checking against the lab's known_hosts and connection reuse."""
+def ssh_config(provisioned: Provisioned, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The product's own ssh_config for testinfra: strict keys against the client's known_hosts, connection reuse."""
     root = tmp_path_factory.mktemp("stack-ssh")
-    lines = []
-    for h in site_inventory.hosts:
-        lines += [
-            f"Host {h.name}",
-            f"  HostName {h.address}",
-            f"  Port {h.port}",
-            f"  User {h.user}",
-            *([f"  IdentityFile {h.key}", "  IdentitiesOnly yes"] if h.key else []),
-            f"  UserKnownHostsFile {site_inventory.known_hosts}",
-            "  StrictHostKeyChecking yes",
-            "  BatchMode yes",
-            "  LogLevel ERROR",
-            "  ControlMaster auto",
-            f"  ControlPath {root}/%C",
-            "  ControlPersist 60s",
-        ]
-    path = root / "ssh_config"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    inv = inventory.load(provisioned.env.settings.inventories, provisioned.client)
+    return remote.write_ssh_config(inv, root / "ssh_config", root / "cp")
 
 
 @pytest.fixture(scope="session")
