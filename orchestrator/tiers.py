@@ -42,10 +42,24 @@ def _parse(data: Any, source: Path) -> dict[str, Tier]:
         raise ConfigError(f"{source} does not define tiers as expected: {exc!r}") from exc
 
 
+def _source(path: Path | None) -> Path:
+    return path or project_root() / "playbooks" / "vars" / "tiers.yml"
+
+
+@cache
+def _raw(path: Path | None = None) -> Any:
+    return yaml.safe_load(_source(path).read_text(encoding="utf-8"))
+
+
 @cache
 def load_tiers(path: Path | None = None) -> dict[str, Tier]:
-    source = path or project_root() / "playbooks" / "vars" / "tiers.yml"
-    return _parse(yaml.safe_load(source.read_text(encoding="utf-8")), source)
+    return _parse(_raw(path), _source(path))
+
+
+def tier_definition(name: str) -> dict[str, Any]:
+    """The tier exactly as the playbook reads it (detection thresholds, fail2ban settings, ...)."""
+    get_tier(name)
+    return dict(_raw()["sentry_tiers"][name])
 
 
 def get_tier(name: str) -> Tier:

@@ -10,12 +10,14 @@ from __future__ import annotations
 from .chain import GENESIS_HASH, VerifyReport, canonical_json, event_hash
 from .errors import LedgerError, RolloutLocked
 from .records import (
+    AUDIT_RESULTS,
     FINAL_ROLLOUT_STATES,
     NO_WAVE,
     ROLLOUT_HOST_STATUSES,
     ROLLOUT_STATES,
     ROLLOUT_TRANSITIONS,
     TRAINING_STATES,
+    AuditRecord,
     ClientRecord,
     EventRecord,
     HostRecord,
@@ -34,6 +36,7 @@ from .store import Ledger, default_actor
 from .urls import mask_url
 
 __all__ = [
+    "AUDIT_RESULTS",
     "FINAL_ROLLOUT_STATES",
     "GENESIS_HASH",
     "NO_WAVE",
@@ -41,6 +44,7 @@ __all__ = [
     "ROLLOUT_STATES",
     "ROLLOUT_TRANSITIONS",
     "TRAINING_STATES",
+    "AuditRecord",
     "ClientRecord",
     "EventRecord",
     "HostRecord",

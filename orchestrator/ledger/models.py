@@ -263,3 +263,21 @@ class TrainingSession(Base):
     attendees: Mapped[list[str]] = mapped_column(JSONList())
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[_dt.datetime]
+
+
+class Audit(Base):
+    """One audit of a client's hosts: who ran it, what it found, and the sha256 of its evidence bundle's signed
+    manifest (which covers every file of the bundle). ``hosts`` maps host name to its status."""
+
+    __tablename__ = "audits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(128), unique=True)
+    client: Mapped[str] = mapped_column(String(100), index=True)
+    auditor: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[_dt.datetime]
+    finished_at: Mapped[_dt.datetime]
+    result: Mapped[str] = mapped_column(String(16))
+    hosts: Mapped[dict[str, Any]]
+    bundle_path: Mapped[str] = mapped_column(Text)
+    bundle_sha256: Mapped[str] = mapped_column(String(64))

@@ -240,3 +240,21 @@ class EventRecord:
     @property
     def timestamp(self) -> _dt.datetime:
         return parse_stamp(self.at)
+
+
+AUDIT_RESULTS = frozenset({"compliant", "drift", "error"})
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit as the ledger keeps it; ``bundle_sha256`` is the sha256 of the bundle's signed manifest."""
+
+    uid: str
+    client: str
+    auditor: str
+    started_at: _dt.datetime
+    finished_at: _dt.datetime
+    result: str
+    hosts: Mapping[str, str]
+    bundle_path: str
+    bundle_sha256: str

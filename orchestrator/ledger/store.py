@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import engine as _engine
 from . import migrate, urls
+from .audits import AuditsMixin
 from .base import json_object as _json_object
 from .base import utcnow as _utcnow
 from .chain import GENESIS_HASH, ChainChecker, ChainRow, VerifyReport, canonical_json, event_hash, utc_stamp
@@ -102,11 +103,12 @@ class _Tx:
         return row
 
 
-class Ledger(RolloutsMixin, RolloutLocksMixin, TrainingMixin):
+class Ledger(RolloutsMixin, RolloutLocksMixin, TrainingMixin, AuditsMixin):
     """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`.
 
     Clients, hosts, runs, releases and events are here; rollouts (:mod:`.rollouts`), rollout locks
-    (:mod:`.locks`) and training (:mod:`.trainings`) are mixed in, and write through the same ``_write``."""
+    (:mod:`.locks`), training (:mod:`.trainings`) and audits (:mod:`.audits`) are mixed in, and write through
+    the same ``_write``."""
 
     def __init__(self, engine: Engine, url: URL, actor: str) -> None:
         self._engine = engine
