@@ -1,0 +1,92 @@
+"""The audit's testinfra checks: product code, shipped in the package, one module per concern of the stack.
+
+A check has a stable id (``<concern>.<name>``: waivers, reports and JUnit name it), a one-line description of
+the control it verifies, the tier component that enables it, and a probe. A probe gets a testinfra host and the
+host's :class:`~orchestrator.audit.expected.Expected` state and returns a :class:`Finding` that says what was
+expected and what was found, in words an auditor can file. Probes only read: an audit changes nothing.
+
+They are plain functions over testinfra's host API rather than pytest test modules, so that each result carries
+structured expected/found values (not an assertion message) and an audit runs hosts in parallel without
+pytest's global state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..expected import Expected
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    expected: str
+    found: str
+
+
+Probe = Callable[[Any, Expected], Finding]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    description: str
+    component: str  # baseline, firewall, ids or agent: the check applies when the host's tier has it
+    probe: Probe
+
+    @property
+    def concern(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    def applies(self, expected: Expected) -> bool:
+        return self.component in expected.components
+
+
+def compare(expected: Mapping[str, Any], found: Mapping[str, Any]) -> Finding:
+    """A finding over named values: on a mismatch, only the values that differ are shown."""
+    wrong = [k for k in expected if expected[k] != found.get(k)]
+    keys = wrong or list(expected)
+    return Finding(
+        ok=not wrong,
+        expected=", ".join(f"{k}={_show(expected[k])}" for k in keys),
+        found=", ".join(f"{k}={_show(found.get(k))}" for k in keys),
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if value is None:
+        return "(none)"
+    return str(value)
+
+
+def file_facts(host: Any, path: str) -> dict[str, Any]:
+    """Owner, group and mode of a file, or ``exists=no``; one command, whatever the file."""
+    out = host.run(f"stat -c '%U %G %a' {path}")
+    if out.rc != 0:
+        return {"exists": False}
+    user, group, mode = out.stdout.split()
+    return {"exists": True, "owner": f"{user}:{group}", "mode": f"{int(mode, 8):04o}"}
+
+
+def expect_file(owner: str, mode: str) -> dict[str, Any]:
+    return {"exists": True, "owner": owner, "mode": mode}
+
+
+def registry() -> tuple[Check, ...]:
+    from . import agent, baseline, firewall, ids
+
+    checks = (*baseline.CHECKS, *firewall.CHECKS, *ids.CHECKS, *agent.CHECKS)
+    ids_seen = [c.id for c in checks]
+    assert len(ids_seen) == len(set(ids_seen)), "check ids must be unique"
+    return checks
+
+
+def by_id(ids: Iterable[str]) -> tuple[Check, ...]:
+    known = {c.id: c for c in registry()}
+    return tuple(known[i] for i in ids)

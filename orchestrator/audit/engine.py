@@ -1,0 +1,110 @@
+"""Running the checks: testinfra over OpenSSH with the client's pinned keys and connection reuse, all hosts in
+parallel, each host's checks in turn over one multiplexed connection.
+
+A host that cannot be reached (refused, timed out, host key changed) is an error, not drift: its checks are not
+run, the others' are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import remote
+from ..errors import RemoteError
+from ..inventory import Host, Inventory
+from .checks import Check, Finding
+from .expected import Expected
+from .records import CheckResult, CheckStatus, HostReport
+from .waivers import Waiver
+
+SSH_FAILED = 255  # what ssh itself exits with when the connection, not the command, failed
+Progress = Callable[[str], None]
+
+
+def _connection_error(result: Any) -> str:
+    text = " ".join((result.stderr or "").split())
+    if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
+        return "host key does not match the pinned key (re-pin with 'sentryctl hosts pin' if the change is legitimate)"
+    return f"unreachable over SSH: {text[:200] or 'ssh exited 255'}"
+
+
+def _evaluate(check: Check, target: Any, expected: Expected) -> tuple[Finding, float]:
+    started = time.monotonic()
+    try:
+        finding = check.probe(target, expected)
+    except Exception as exc:  # testinfra raises plain exceptions (AssertionError, RuntimeError) for failed commands
+        finding = Finding(False, "the check's commands succeed", f"{type(exc).__name__}: {str(exc)[:200]}")
+    return finding, time.monotonic() - started
+
+
+def audit_host(
+    host: Host,
+    target: Any,
+    expected: Expected,
+    checks: Sequence[Check],
+    waivers: Mapping[tuple[str, str], Waiver],
+) -> HostReport:
+    probe = target.run("true")
+    if probe.rc != 0:
+        return HostReport(host.name, host.address, expected, error=_connection_error(probe))
+    results: list[CheckResult] = []
+    for check in checks:
+        if not check.applies(expected):
+            tier = expected.tier
+            results.append(
+                CheckResult(
+                    check.id, check.description, "not-applicable", found=f"tier {tier} has no {check.component}"
+                )
+            )
+            continue
+        finding, seconds = _evaluate(check, target, expected)
+        status: CheckStatus = "pass" if finding.ok else "fail"
+        waiver = waivers.get((check.id, host.name))
+        if not finding.ok and waiver is not None:
+            status = "waived"
+        results.append(
+            CheckResult(check.id, check.description, status, finding.expected, finding.found, seconds, waiver)
+        )
+    if any(r.status == "fail" and r.found.startswith(("RuntimeError", "AssertionError")) for r in results):
+        # A connection that died half-way makes every later command fail: that is an error, not drift.
+        again = target.run("true")
+        if again.rc != 0:
+            return HostReport(host.name, host.address, expected, tuple(results), error=_connection_error(again))
+    return HostReport(host.name, host.address, expected, tuple(results))
+
+
+def run_checks(
+    inv: Inventory,
+    hosts: Sequence[Host],
+    expected: Mapping[str, Expected],
+    checks: Sequence[Check],
+    waivers: Mapping[tuple[str, str], Waiver],
+    work_dir: Path,
+    on_progress: Progress,
+) -> dict[str, HostReport]:
+    import testinfra
+
+    ssh_config = remote.write_ssh_config(inv, work_dir / "ssh_config", work_dir / "cp")
+
+    def one(host: Host) -> HostReport:
+        target = testinfra.get_host(f"ssh://{host.name}", ssh_config=str(ssh_config), sudo=host.user != "root")
+        report = audit_host(host, target, expected[host.name], checks, waivers)
+        on_progress(_progress_line(report))
+        return report
+
+    def failed(name: str, exc: RemoteError) -> HostReport:
+        h = inv.host(name)
+        return HostReport(name, h.address, expected[name], error=str(exc))
+
+    return remote.parallel(hosts, one, failed)
+
+
+def _progress_line(report: HostReport) -> str:
+    if report.error:
+        return f"{report.host}: error: {report.error}"
+    failed = [c.id for c in report.failed]
+    passed = sum(c.status == "pass" for c in report.checks)
+    return f"{report.host}: {passed} passed" + (f", failed: {', '.join(failed)}" if failed else "")
