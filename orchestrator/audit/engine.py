@@ -20,12 +20,22 @@ from .expected import Expected
 from .records import CheckResult, CheckStatus, HostReport
 from .waivers import Waiver
 
-SSH_FAILED = 255  # what ssh itself exits with when the connection, not the command, failed
 Progress = Callable[[str], None]
 
 
-def _connection_error(result: Any) -> str:
-    text = " ".join((result.stderr or "").split())
+def _reach(target: Any) -> str | None:
+    """None when the host answers over SSH, else why not. testinfra's ssh backend raises on ssh's own exit
+    code 255 (with ssh's message in the exception), so both shapes are read."""
+    try:
+        result = target.run("true")
+    except Exception as exc:  # a RuntimeError carrying the CommandResult
+        stderr = getattr(exc.args[0], "stderr", None) if exc.args else None
+        return _connection_error(stderr if isinstance(stderr, str) else str(exc))
+    return None if result.rc == 0 else _connection_error(result.stderr or "")
+
+
+def _connection_error(stderr: str) -> str:
+    text = " ".join(stderr.split())
     if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
         return "host key does not match the pinned key (re-pin with 'sentryctl hosts pin' if the change is legitimate)"
     return f"unreachable over SSH: {text[:200] or 'ssh exited 255'}"
@@ -47,9 +57,9 @@ def audit_host(
     checks: Sequence[Check],
     waivers: Mapping[tuple[str, str], Waiver],
 ) -> HostReport:
-    probe = target.run("true")
-    if probe.rc != 0:
-        return HostReport(host.name, host.address, expected, error=_connection_error(probe))
+    unreachable = _reach(target)
+    if unreachable:
+        return HostReport(host.name, host.address, expected, error=unreachable)
     results: list[CheckResult] = []
     for check in checks:
         if not check.applies(expected):
@@ -70,9 +80,9 @@ def audit_host(
         )
     if any(r.status == "fail" and r.found.startswith(("RuntimeError", "AssertionError")) for r in results):
         # A connection that died half-way makes every later command fail: that is an error, not drift.
-        again = target.run("true")
-        if again.rc != 0:
-            return HostReport(host.name, host.address, expected, tuple(results), error=_connection_error(again))
+        lost = _reach(target)
+        if lost:
+            return HostReport(host.name, host.address, expected, tuple(results), error=lost)
     return HostReport(host.name, host.address, expected, tuple(results))
 
 

@@ -56,7 +56,7 @@ def load_waivers(
     except FileNotFoundError:
         raise WaiverError(f"waiver file {path} does not exist", hint="check the --waivers path") from None
     except (OSError, yaml.YAMLError) as exc:
-        raise WaiverError(f"cannot read waiver file {path}: {exc}", hint="fix its YAML") from exc
+        raise WaiverError(f"cannot read waiver file {path}: {' '.join(str(exc).split())}", hint="fix it") from exc
     if data is None:
         return {}
     if not isinstance(data, Mapping) or set(data) != {"waivers"} or not isinstance(data["waivers"], list):
