@@ -20,20 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import signing
-from ..releases import ReleaseError
+from ..releases import ReleaseError, sha256_file
 from .errors import BundleError
 
 MANIFEST = "MANIFEST.json"
 SIGNATURE = "MANIFEST.sig"
 FORMAT = "sentry-audit-bundle/1"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files(root: Path) -> list[str]:
@@ -48,7 +40,7 @@ def seal(root: Path, home: Path, meta: dict[str, Any]) -> str:
         "format": FORMAT,
         **meta,
         "signed_by": signing.public_fingerprint(home),
-        "files": {name: _sha256(root / name) for name in _files(root)},
+        "files": {name: sha256_file(root / name) for name in _files(root)},
     }
     data = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
     (root / MANIFEST).write_bytes(data)
@@ -109,7 +101,7 @@ def verify(bundle: Path, public_key: Path) -> BundleCheck:
         path = bundle / name
         if name not in present:
             check.missing.append(name)
-        elif _sha256(path) != digest:
+        elif sha256_file(path) != digest:
             check.altered.append(name)
     check.added = sorted(present - set(listed))
     return check

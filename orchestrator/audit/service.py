@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import inventory, signing
 from ..bookkeeping import ensure_client
+from ..errors import OrchestratorError
 from ..inventory import Inventory
 from ..ledger import Ledger
 from ..releases import ReleaseError
@@ -83,6 +84,33 @@ def run_audit(
     auditor: str | None = None,
     on_progress: Progress | None = None,
     today: _dt.date | None = None,
+) -> AuditOutcome:
+    try:
+        return _start(
+            settings, client, ledger, limit=limit, out_dir=out_dir, check_ids=check_ids, waivers_file=waivers_file,
+            converge_check=converge_check, auditor=auditor, on_progress=on_progress, today=today,
+        )  # fmt: skip
+    except AuditError:
+        raise
+    except OrchestratorError as exc:
+        # Whatever stops an audit (unknown client, unreadable inventory, a run that cannot start) means "could not
+        # audit", never "drift": exit 4, the message and its hint kept.
+        raise AuditError(exc.message, hint=exc.hint) from exc
+
+
+def _start(
+    settings: Settings,
+    client: str,
+    ledger: Ledger,
+    *,
+    limit: str | None,
+    out_dir: Path | None,
+    check_ids: Sequence[str],
+    waivers_file: Path | None,
+    converge_check: bool,
+    auditor: str | None,
+    on_progress: Progress | None,
+    today: _dt.date | None,
 ) -> AuditOutcome:
     say = on_progress or (lambda _msg: None)
     started = _dt.datetime.now(_dt.UTC)

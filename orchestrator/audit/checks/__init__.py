@@ -12,6 +12,7 @@ pytest's global state.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,22 @@ def file_facts(host: Any, path: str) -> dict[str, Any]:
         return {"exists": False}
     user, group, mode = out.stdout.split()
     return {"exists": True, "owner": f"{user}:{group}", "mode": f"{int(mode, 8):04o}"}
+
+
+def json_file(host: Any, path: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A JSON file's owner/group/mode and content: None when it does not exist, {} when it is not JSON."""
+    facts = file_facts(host, path)
+    if not facts["exists"]:
+        return facts, None
+    try:
+        data = json.loads(host.file(path).content_string)
+    except ValueError:
+        data = {}
+    return facts, data if isinstance(data, dict) else {}
+
+
+def missing(path: str) -> Finding:
+    return Finding(False, f"{path} present", f"{path} missing")
 
 
 def expect_file(owner: str, mode: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..expected import Expected
-from . import Check, Finding, compare, expect_file, file_facts
+from . import Check, Finding, compare, expect_file, json_file, missing
 
 CONFIG = "/etc/sentry/agent.json"
 CAP_NET_ADMIN = 1 << 12
@@ -21,11 +21,19 @@ def service(host: Any, exp: Expected) -> Finding:
     return compare({"enabled": True, "running": True}, {"enabled": unit.is_enabled, "running": unit.is_running})
 
 
+def _unrecorded(found: str | None) -> Finding:
+    return Finding(
+        False, "a release recorded in the ledger for this host", f"the ledger records none; host runs {found}"
+    )
+
+
 def release(host: Any, exp: Expected) -> Finding:
     current = host.file("/opt/sentry/current")
     target = current.linked_to if current.is_symlink else None
     version_file = host.file("/opt/sentry/current/VERSION")
     version = version_file.content_string.strip() if version_file.exists else None
+    if exp.release is None:
+        return _unrecorded(version)
     return compare(
         {"current": f"/opt/sentry/releases/{exp.release}", "VERSION": exp.release},
         {"current": target, "VERSION": version},
@@ -46,13 +54,9 @@ def health(host: Any, exp: Expected) -> Finding:
 
 
 def config(host: Any, exp: Expected) -> Finding:
-    facts = file_facts(host, CONFIG)
-    if not facts["exists"]:
-        return Finding(False, f"{CONFIG} present", f"{CONFIG} missing")
-    try:
-        data = json.loads(host.file(CONFIG).content_string)
-    except ValueError:
-        data = {}
+    facts, data = json_file(host, CONFIG)
+    if data is None:
+        return missing(CONFIG)
     return compare(
         {
             **expect_file("sentry:sentry", "0600"),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..expected import Expected
-from . import Check, Finding, compare, expect_file, file_facts
+from . import Check, Finding, compare, expect_file, file_facts, json_file, missing
 
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-sentry.conf"
 SSHD_HARDENED = {
@@ -40,7 +39,7 @@ def sudoers(host: Any, exp: Expected) -> Finding:
     path = "/etc/sudoers.d/sentry"
     facts = file_facts(host, path)
     if not facts["exists"]:
-        return Finding(False, f"{path} present", f"{path} missing")
+        return missing(path)
     valid = host.run(f"visudo -cf {path}").rc == 0
     content = host.file(path).content_string
     commands = [line.split("NOPASSWD:", 1)[1].strip() for line in content.splitlines() if "NOPASSWD:" in line]
@@ -82,13 +81,9 @@ def banner(host: Any, exp: Expected) -> Finding:
 
 def local_fact(host: Any, exp: Expected) -> Finding:
     path = "/etc/ansible/facts.d/sentry.fact"
-    facts = file_facts(host, path)
-    if not facts["exists"]:
-        return Finding(False, f"{path} present", f"{path} missing")
-    try:
-        fact = json.loads(host.file(path).content_string)
-    except ValueError:
-        return Finding(False, "a JSON fact", "unreadable JSON")
+    facts, fact = json_file(host, path)
+    if fact is None:
+        return missing(path)
     expected: dict[str, Any] = {"mode": "0644", "client": exp.client, "tier": exp.tier}
     found: dict[str, Any] = {"mode": facts["mode"], "client": fact.get("client"), "tier": fact.get("tier")}
     if "agent" in exp.components:
