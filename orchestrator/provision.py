@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from . import __version__, inventory, paths, releases, secrets
 from .bookkeeping import ensure_client
@@ -29,8 +32,17 @@ class ProvisionResult:
 
 
 def dev_bundle(settings: Settings) -> releases.Bundle:
-    """The agent release built from this tree's agent/ (until the release catalog provides one)."""
-    return releases.build_bundle(paths.project_root() / "agent", settings.home / "releases" / "dev")
+    """The agent release built from this tree's agent/ (until the release catalog provides one).
+
+    Built in a private folder and renamed into place: two provisions at once (two clients) would otherwise write
+    the same temporary file and one of them would fail. The bytes are deterministic, so either rename wins."""
+    out = settings.home / "releases" / "dev"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=out) as work:
+        built = releases.build_bundle(paths.project_root() / "agent", Path(work))
+        final = out / built.path.name
+        os.replace(built.path, final)
+    return replace(built, path=final)
 
 
 def site_request(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import client, exec_, hosts, lab, ledger, preflight, provision, release, rollout, training
+from . import audit, client, demo, exec_, hosts, lab, ledger, preflight, provision, release, rollout, training
 from .planned import planned_commands
 
 BUILT: list[click.Command] = [
@@ -18,6 +18,8 @@ BUILT: list[click.Command] = [
     training.training,
     exec_.exec_,
     ledger.ledger,
+    audit.audit,
+    demo.demo,
 ]
 
 

@@ -11,10 +11,7 @@ import click
 from ..errors import NotAvailable
 
 # name -> (one-line help, what it will do)
-PLANNED: dict[str, tuple[str, str]] = {
-    "audit": ("Verify hosts against the ledger and write evidence bundles.", "audits"),
-    "demo": ("Tell the whole story on the local lab.", "the demo"),
-}
+PLANNED: dict[str, tuple[str, str]] = {}
 
 
 def _planned_command(name: str, short: str, capability: str) -> click.Command:
