@@ -20,9 +20,9 @@ TRACKS: frozenset[str] = frozenset(("hotfix", "feature"))
 RolloutState = Literal["planned", "running", "halted", "rolling_back", "rolled_back", "completed", "aborted", "failed"]
 # Where a rollout may go from each state. ``running -> running`` and ``rolling_back -> rolling_back`` are resumes
 # after an interruption; every live state can be aborted; the final states go nowhere (a rollback of a finished
-# rollout is a new rollout whose ``parent_uid`` names it).
+# rollout is a new rollout whose ``parent_uid`` names it, and goes straight from ``planned`` to ``rolling_back``).
 ROLLOUT_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "planned": frozenset(("running", "aborted")),
+    "planned": frozenset(("running", "rolling_back", "aborted")),
     "running": frozenset(("running", "halted", "completed", "aborted")),
     "halted": frozenset(("rolling_back", "aborted")),
     "rolling_back": frozenset(("rolling_back", "rolled_back", "failed", "aborted")),

@@ -173,8 +173,6 @@ def rollback(settings: Settings, ledger: Ledger, uid: str, *, on_event: EventSin
         list(record.clients), child, holder_host=socket.gethostname(), holder_pid=os.getpid(), is_stale=lock_is_stale
     )
     try:
-        ledger.set_rollout_state(child, "running", {"rollback_of": uid})
-        ledger.set_rollout_state(child, "halted", {"rollback_of": uid})
         ledger.set_rollout_state(child, "rolling_back", {"rollback_of": uid})
         ok = roll_back(settings, ledger, child, invs, record.release_version, on_event)
         ledger.set_rollout_state(child, "rolled_back" if ok else "failed", {"rollback_of": uid})

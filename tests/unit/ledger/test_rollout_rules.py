@@ -36,7 +36,7 @@ def test_the_states_and_their_transitions() -> None:
     } == ROLLOUT_STATES
     assert {"completed", "rolled_back", "aborted", "failed"} == FINAL_ROLLOUT_STATES
     assert dict(ROLLOUT_TRANSITIONS) == {
-        "planned": {"running", "aborted"},
+        "planned": {"running", "rolling_back", "aborted"},
         "running": {"running", "halted", "completed", "aborted"},
         "halted": {"rolling_back", "aborted"},
         "rolling_back": {"rolling_back", "rolled_back", "failed", "aborted"},
