@@ -209,9 +209,10 @@ class Executor:
             return [h for part in pool.map(one_client, sorted(by_client)) for h in part]
 
     def _gates(self, wave: PlannedWave, hosts: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-        record = {(r.client, r.host): r.status for r in self._hosts()}
-        candidates = [h for h in hosts if record.get((h.client, h.host)) == "updated"]
-        failed = [h for h in hosts if record.get((h.client, h.host)) in FAILED]
+        record = {(r.client, r.host): r for r in self._hosts()}
+        statuses = {key: r.status for key, r in record.items()}
+        candidates = [h for h in hosts if statuses.get((h.client, h.host)) == "updated"]
+        failed = [h for h in hosts if statuses.get((h.client, h.host)) in FAILED]
         healthy: list[Any] = []
         for client in sorted({h.client for h in candidates}):
             inv = self.inventories[client]
@@ -226,7 +227,7 @@ class Executor:
                 if ok:
                     healthy.append(entry)
                     self.ledger.set_rollout_host(self.uid, client, host.name, "healthy", detail=verdict.to_json())
-                    self._record_release(client, host.name)
+                    self._record_release(client, host.name, record[(client, host.name)].detail.get("run"))
                     self.on_event(
                         RolloutEvent("host", f"healthy on {self.release.version}", wave.name, client, host.name)
                     )
@@ -239,15 +240,15 @@ class Executor:
                     failed.append(entry)
         return healthy, failed
 
-    def _record_release(self, client: str, host: str) -> None:
-        runs = self.ledger.runs(client=client, kind="rollout", limit=1)
+    def _record_release(self, client: str, host: str, run_uid: str | None) -> None:
+        """``run_uid`` is the agent run that switched the host (kept in its rollout detail by ``_apply``)."""
         self.ledger.set_host_release(
             client,
             host,
             stack_version=__version__,
             release_version=self.release.version,
             release_track=self.release.track,
-            run_uid=runs[0].uid if runs else None,
+            run_uid=run_uid,
         )
 
     # ---- halt and roll back -----------------------------------------------------------------------
@@ -279,6 +280,7 @@ class Executor:
     def _recheck(self) -> dict[tuple[str, str], str]:
         """Ask the hosts, not the bookkeeping: a host counts as done only if it is healthy on the target now."""
         result: dict[tuple[str, str], str] = {}
+        runs = {(r.client, r.host): r.detail.get("run") for r in self._hosts()}
         for client in sorted({h.client for h in self.plan.hosts}):
             inv = self.inventories[client]
             planned = [inv.host(h.host) for h in self.plan.hosts if h.client == client]
@@ -287,7 +289,7 @@ class Executor:
                 if verdicts[host.name].healthy:
                     result[(client, host.name)] = FINISHED_OK
                     self.ledger.set_rollout_host(self.uid, client, host.name, "healthy", detail={"rechecked": True})
-                    self._record_release(client, host.name)
+                    self._record_release(client, host.name, runs.get((client, host.name)))
             done = sum(1 for (c, _), s in result.items() if c == client and s == FINISHED_OK)
             self.on_event(
                 RolloutEvent(

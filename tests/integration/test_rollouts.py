@@ -337,3 +337,26 @@ def test_closed_window_defers_a_client_but_not_a_24_7_one(fleet: Fleet) -> None:
     finally:
         fleet.set_window("alpha", "always")
         fleet.set_window("beta", "always")
+
+
+def test_explicit_rollback_returns_a_finished_rollout_to_the_previous_release(fleet: Fleet) -> None:
+    with fleet.ledger() as ledger:
+        done = next(r for r in ledger.rollouts(client="beta") if r.release_version == "1.5.0")
+        assert done.state == "completed" and fleet.running("ro-4") == "1.5.0"
+        switched_by = next(r.run_uid for r in ledger.host_releases("beta") if r.host == "ro-4")
+        assert switched_by is not None and "-rollout-" in switched_by  # the agent run that switched it
+    rolled = fleet.cli("rollout", "rollback", done.uid, "--yes")
+    assert rolled.returncode == 0, rolled.stderr[-3000:]
+    assert fleet.running("ro-4") == "1.1.0"
+    with fleet.ledger() as ledger:
+        child = ledger.rollouts(limit=1)[0]
+        assert child.parent_uid == done.uid and child.state == "rolled_back"
+        assert {h.host: h.status for h in child.hosts} == {"ro-4": "rolled_back"}
+        moves = [
+            (e.payload["from"], e.payload["to"])
+            for e in ledger.events()
+            if e.kind == "rollout.state" and e.subject == child.uid
+        ]
+        assert moves == [("planned", "rolling_back"), ("rolling_back", "rolled_back")]
+        assert next(r.release_version for r in ledger.host_releases("beta") if r.host == "ro-4") == "1.1.0"
+        assert ledger.verify().ok
