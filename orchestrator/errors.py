@@ -64,7 +64,3 @@ class HostKeyMismatch(RemoteError):
 
 class VersionError(OrchestratorError):
     """Raised when a release version cannot be read as MAJOR.MINOR.PATCH[-pre][+build]."""
-
-
-class NotAvailable(OrchestratorError):
-    """Raised by commands whose capability is planned but not built yet."""

@@ -1,11 +1,10 @@
-"""Assemble the command tree: built commands first, planned ones fill the rest."""
+"""Assemble the command tree."""
 
 from __future__ import annotations
 
 import click
 
 from . import audit, client, demo, exec_, hosts, lab, ledger, preflight, provision, release, rollout, training
-from .planned import planned_commands
 
 BUILT: list[click.Command] = [
     lab.lab,
@@ -25,6 +24,4 @@ BUILT: list[click.Command] = [
 
 def register(root: click.Group) -> None:
     for command in BUILT:
-        root.add_command(command)
-    for command in planned_commands(exclude={c.name for c in BUILT if c.name}):
         root.add_command(command)

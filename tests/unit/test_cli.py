@@ -8,7 +8,6 @@ import click
 import pytest
 
 from orchestrator import cli
-from orchestrator.cli.planned import PLANNED
 
 GROUPS = {
     "lab",
@@ -42,15 +41,6 @@ def test_help_shows_the_whole_command_tree(capsys: pytest.CaptureFixture[str]) -
     assert listed >= GROUPS
     code, out, _ = run_main(["lab", "--help"], capsys)
     assert code == 0 and all(c in out for c in ("up", "down", "status", "ssh", "ping"))
-
-
-def test_planned_command_says_so_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    if not PLANNED:
-        pytest.skip("every capability has landed")
-    name = next(iter(PLANNED))
-    code, out, err = run_main([name, "anything", "--flag"], capsys)
-    assert code == 1 and out == ""
-    assert err.startswith("error: ") and "not available yet" in err and len(err.strip().splitlines()) == 1
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
