@@ -61,7 +61,8 @@ def lab_env(tmp_path_factory: pytest.TempPathFactory, lab_cache: str) -> Iterato
     lab = Lab(settings, "t")
     messages: list[str] = []
     try:
-        lab.up(LAB_HOSTS, messages.append)
+        # SENTRY_TEST_SUBNET pins the session lab's /24, so test runs started side by side never meet.
+        lab.up(LAB_HOSTS, messages.append, subnet=os.environ.get("SENTRY_TEST_SUBNET") or None)
         yield LabEnv(settings, lab)
     finally:
         lab.down(messages.append)
