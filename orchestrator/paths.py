@@ -1,4 +1,9 @@
-"""Where the tool's own Ansible content and templates live (the project tree beside the package)."""
+"""Where the tool's own Ansible content, templates and agent source live.
+
+From a source checkout (or an editable install) they are the folders beside the package: ``playbooks/``,
+``roles/``, ``templates/``, ``agent/``. An installed wheel carries copies of them inside the package, in
+``orchestrator/content/`` (put there by the build hook in setup.py). ``SENTRY_PROJECT_DIR`` overrides both.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,31 @@ from pathlib import Path
 
 from .errors import ConfigError
 
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _has_content(root: Path) -> bool:
+    return (root / "playbooks").is_dir() and (root / "roles").is_dir()
+
 
 def project_root() -> Path:
-    """The folder holding playbooks/, roles/ and templates/; ``SENTRY_PROJECT_DIR`` overrides it."""
+    """The folder holding playbooks/, roles/, templates/ and agent/."""
     env = os.environ.get("SENTRY_PROJECT_DIR")
-    root = Path(env) if env else Path(__file__).resolve().parent.parent
-    if not (root / "playbooks").is_dir():
-        raise ConfigError(
-            f"no playbooks/ folder in {root}",
-            hint="install sentryctl from its source tree (pip install -e .) or set SENTRY_PROJECT_DIR",
-        )
-    return root
+    if env:
+        root = Path(env)
+        if not _has_content(root):
+            raise ConfigError(
+                f"SENTRY_PROJECT_DIR={env} holds no playbooks/ and roles/",
+                hint="point it at a sentryctl source tree, or unset it to use the installed content",
+            )
+        return root
+    for root in (_PACKAGE.parent, _PACKAGE / "content"):
+        if _has_content(root):
+            return root
+    raise ConfigError(
+        f"sentryctl's playbooks and roles are neither beside nor inside the package ({_PACKAGE})",
+        hint="reinstall sentryctl from its wheel or source tree, or set SENTRY_PROJECT_DIR",
+    )
 
 
 def playbook(name: str) -> Path:

@@ -142,10 +142,12 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     except OSError as exc:
         raise SigningKeyError(f"cannot read public key {path}: {exc.strerror}") from exc
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            key = serialization.load_pem_public_key(data)
-        else:
-            key = serialization.load_ssh_public_key(data)
+        # Typed as object: the two loaders' return unions differ between cryptography releases.
+        key: object = (
+            serialization.load_pem_public_key(data)
+            if data.lstrip().startswith(b"-----BEGIN")
+            else serialization.load_ssh_public_key(data)
+        )
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SigningKeyError(f"cannot read public key {path}: {exc}") from exc
     if not isinstance(key, Ed25519PublicKey):

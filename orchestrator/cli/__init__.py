@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import sys
 import traceback
 
@@ -19,6 +20,8 @@ from ..settings import Settings
 from .context import AppContext
 from .groups import register
 
+# Click's completion protocol: the shell sets this variable to ask for a script or for completions.
+COMPLETE_VAR = "_SENTRYCTL_COMPLETE"
 EXIT_UNEXPECTED = 70  # EX_SOFTWARE: a bug, not the user's fault; the traceback is in the debug log
 EXIT_INTERRUPTED = 130
 
@@ -52,8 +55,17 @@ def cli(ctx: click.Context, home: str | None, inventories: str | None, db_url: s
     Feature:     training schedule -> training signoff -> rollout start
     Local lab:   lab up --hosts 3 -> lab ping -> lab down
 
-    Exit codes: 0 success, 1 an expected failure (the message names the fix), 2 bad usage,
-    70 an internal error (traceback in <home>/debug.log), 130 interrupted.
+    \b
+    Exit codes:
+      0    success
+      1    an expected failure (the message names the fix), or hosts failed
+      2    bad usage
+      3    paused or waiting (a rollout stopped by its window or Ctrl-C; 'rollout resume' goes on)
+      4    could not audit (a host was unreachable or timed out; the others were audited)
+      70   an internal error (traceback in <home>/debug.log)
+      130  interrupted
+
+    Shell completion (bash): eval "$(_SENTRYCTL_COMPLETE=bash_source sentryctl)"
     """
     settings = Settings.from_env(home=home, inventories=inventories, verbosity=verbose, db_url=db_url)
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
@@ -81,6 +93,12 @@ def _write_debug_log(settings: Settings | None, exc: BaseException) -> str | Non
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the one place where errors become exit codes."""
     ctx: click.Context | None = None
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:
+        # What cli.main() would do first; our own entry point must not skip it, or completion never works.
+        from click.shell_completion import shell_complete
+
+        sys.exit(shell_complete(cli, {}, "sentryctl", COMPLETE_VAR, instruction))
     try:
         with cli.make_context("sentryctl", list(sys.argv[1:] if argv is None else argv)) as ctx:
             cli.invoke(ctx)

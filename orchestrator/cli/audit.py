@@ -165,27 +165,51 @@ def checks(app: AppContext, as_json: bool) -> None:
     metavar="PUBLIC_KEY",
     help="Sentry's public key (default: <state dir>/keys/release-signing.pub).",
 )
+@json_option
 @pass_app
-def verify(app: AppContext, bundle: Path, key: Path | None) -> None:
+def verify(app: AppContext, bundle: Path, key: Path | None, as_json: bool) -> None:
     """Check an evidence bundle: the signature over MANIFEST.json, then every file against it.
 
-    Names each file that was altered, removed or added. Exit 0 when intact, 1 otherwise.
+    Names each file that was altered, removed or added. Exit 0 when intact, 1 otherwise. With --json the
+    verdict is printed as one object (also when the signature is missing or wrong), and the exit code is the same.
 
     \b
     Example:
       sentryctl audit verify ~/.local/state/sentryctl/audits/au-20261123T101500Z-acme-1a2b
+      sentryctl audit verify ./evidence/au-* --json | jq .ok
     """
-    result = verify_bundle(bundle, key or signing.public_key_path(app.settings.home))
-    if not result.ok:
-        for problem in result.problems():
-            app.err.print(f"  {problem}", markup=False)
-        from ..audit.errors import BundleError
+    from ..audit.errors import BundleError
 
-        raise BundleError(f"{bundle} does not match its signed manifest: {len(result.problems())} problem(s) above")
-    app.out.print(
-        f"{bundle}: intact, {result.files} file(s) match the manifest signed by {result.signed_by}", markup=False
-    )
-    app.out.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
+    try:
+        result = verify_bundle(bundle, key or signing.public_key_path(app.settings.home))
+    except BundleError as exc:
+        if as_json:
+            app.emit_json({"bundle": str(bundle), "ok": False, "signature_ok": False, "error": str(exc)})
+        raise
+    if as_json:
+        app.emit_json(
+            {
+                "bundle": str(bundle),
+                "ok": result.ok,
+                "signature_ok": True,
+                "signed_by": result.signed_by,
+                "manifest_sha256": result.manifest_sha256,
+                "files": result.files,
+                "altered": result.altered,
+                "missing": result.missing,
+                "added": result.added,
+            }
+        )
+    if not result.ok:
+        if not as_json:
+            for problem in result.problems():
+                app.err.print(f"  {problem}", markup=False)
+        raise BundleError(f"{bundle} does not match its signed manifest: {len(result.problems())} problem(s)")
+    if not as_json:
+        app.out.print(
+            f"{bundle}: intact, {result.files} file(s) match the manifest signed by {result.signed_by}", markup=False
+        )
+        app.out.print(f"manifest sha256 {result.manifest_sha256}", markup=False)
 
 
 @audit.command("list")

@@ -8,8 +8,27 @@ import click
 
 from ..errors import OrchestratorError
 
+
+def complete_clients(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for client names: the inventory folders (the root's --inventories or its default)."""
+    from ..settings import Settings
+
+    root = ctx.find_root()
+    settings = Settings.from_env(inventories=root.params.get("inventories"))
+    try:
+        names = sorted(p.name for p in settings.inventories.iterdir() if (p / "hosts.yml").is_file())
+    except OSError:
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 client_option = click.option(
-    "--client", "-c", required=True, metavar="NAME", help="Client name (folder under the inventories)."
+    "--client",
+    "-c",
+    required=True,
+    metavar="NAME",
+    shell_complete=complete_clients,
+    help="Client name (folder under the inventories).",
 )
 limit_option = click.option(
     "--limit", "-l", metavar="PATTERN", help="Only these hosts (Ansible host pattern, e.g. 'web1,web2')."
