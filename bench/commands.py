@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import inventory, provision
+from orchestrator.paths import link_collection
 from orchestrator.runner import ENV_ALLOW, build_config
 from orchestrator.settings import Settings
 
@@ -57,6 +58,7 @@ def bare_site_command(settings: Settings, client: str, run_id: str) -> tuple[lis
     run_dir = Path(config["private_data_dir"])
     (run_dir / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
     (run_dir / "ansible.cfg").write_text("# settings come from the environment\n")
+    link_collection(settings.home)
     argv = ["ansible-playbook", "-i", config["inventory"]]
     if request.extravars:
         vars_file = Path(config["extravars"])

@@ -48,3 +48,28 @@ def playbook(name: str) -> Path:
 
 def roles_dir() -> Path:
     return project_root() / "roles"
+
+
+COLLECTION = ("sentry", "stack")
+
+
+def collections_path(home: Path) -> Path:
+    """The ANSIBLE_COLLECTIONS_PATH of every run: it holds one collection, ``sentry.stack``, which is a link to the
+    project root (the roles are addressed by their FQCN, ``sentry.stack.sentry_agent``, as a client's own Ansible
+    addresses them once the collection is installed). Pure: :func:`link_collection` makes the link."""
+    return home / "ansible" / "collections"
+
+
+def link_collection(home: Path) -> Path:
+    """Make (or repoint) ``<collections path>/ansible_collections/sentry/stack`` at the project root; atomic."""
+    namespace = collections_path(home) / "ansible_collections" / COLLECTION[0]
+    namespace.mkdir(parents=True, exist_ok=True, mode=0o700)
+    link = namespace / COLLECTION[1]
+    target = project_root().resolve()
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return link
+    tmp = namespace / f".{COLLECTION[1]}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target, target_is_directory=True)
+    os.replace(tmp, link)  # never a moment without the link, even with runs side by side
+    return link

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from .errors import RunCancelled, RunnerError
 from .inventory import Inventory
-from .paths import roles_dir
+from .paths import collections_path, link_collection
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,10 @@ def build_env(request: RunRequest, settings: Settings, run_dir: Path) -> dict[st
         "ANSIBLE_CONFIG": str(run_dir / "ansible.cfg"),
         "ANSIBLE_HOME": str(settings.home / "ansible"),
         "ANSIBLE_LOCAL_TEMP": str(run_dir / "tmp"),
-        "ANSIBLE_ROLES_PATH": str(roles_dir()),
+        # The roles are found by FQCN (sentry.stack.*) in a collections path holding only our collection.
+        "ANSIBLE_COLLECTIONS_PATH": str(collections_path(settings.home)),
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
+        "ANSIBLE_ROLES_PATH": str(run_dir / "no-roles"),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_SSH_ARGS": ssh_args(known_hosts),
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(settings.ssh_control_dir),
@@ -320,6 +323,7 @@ def run_playbook(
     (run_dir / "ansible.cfg").write_text("# settings come from the environment: see artifacts/*/command\n")
     settings.ssh_control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     (settings.home / "ansible").mkdir(parents=True, exist_ok=True, mode=0o700)
+    link_collection(settings.home)
     if request.extravars:
         vars_file = Path(config_kwargs["extravars"])
         vars_file.write_text(json.dumps(dict(request.extravars), sort_keys=True))
