@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..expected import Expected
-from . import Check, Finding, compare, expect_file, json_file, missing
+from .base import Check, Finding, compare, expect_file, json_file, missing
 
 CONFIG = "/etc/sentry/agent.json"
 CAP_NET_ADMIN = 1 << 12

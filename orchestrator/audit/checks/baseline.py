@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..expected import Expected
-from . import Check, Finding, compare, expect_file, file_facts, json_file, missing
+from .base import Check, Finding, compare, expect_file, file_facts, json_file, missing
 
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-sentry.conf"
 SSHD_HARDENED = {

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..expected import Expected
-from . import Check, Finding, compare, file_facts
+from .base import Check, Finding, compare, file_facts
 
 RULESET = "/etc/nftables.d/sentry.nft"
 

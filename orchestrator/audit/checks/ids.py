@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..expected import Expected
-from . import Check, Finding, compare
+from .base import Check, Finding, compare
 
 JAIL = "/etc/fail2ban/jail.d/sentry.local"
 ACTION = "/etc/fail2ban/action.d/sentry-nftables.conf"
