@@ -47,6 +47,20 @@ class LabEnv:
         return proc.stdout
 
 
+def session_subnet() -> str | None:
+    """The session lab's /24: SENTRY_TEST_SUBNET pins it, so test runs started side by side never meet; under
+    pytest-xdist each worker (gw0, gw1, ...) takes the next /24 after it. Unset: the lab picks a free one."""
+    pinned = os.environ.get("SENTRY_TEST_SUBNET")
+    if not pinned:
+        return None
+    import ipaddress
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    offset = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    net = ipaddress.ip_network(pinned)
+    return str(ipaddress.ip_network((int(net.network_address) + offset * net.num_addresses, net.prefixlen)))
+
+
 @pytest.fixture(scope="session")
 def lab_cache() -> str:
     cache = os.environ.get("SENTRY_LAB_CACHE", DEFAULT_CACHE)
@@ -61,8 +75,7 @@ def lab_env(tmp_path_factory: pytest.TempPathFactory, lab_cache: str) -> Iterato
     lab = Lab(settings, "t")
     messages: list[str] = []
     try:
-        # SENTRY_TEST_SUBNET pins the session lab's /24, so test runs started side by side never meet.
-        lab.up(LAB_HOSTS, messages.append, subnet=os.environ.get("SENTRY_TEST_SUBNET") or None)
+        lab.up(LAB_HOSTS, messages.append, subnet=session_subnet())
         yield LabEnv(settings, lab)
     finally:
         lab.down(messages.append)
