@@ -117,7 +117,8 @@ def test_allowed_connection_variables_follow_ansible_precedence(tmp_path: Path) 
     make(
         tmp_path,
         "all:\n  vars: {ansible_user: fromfile, ansible_port: 2200}\n  children:\n    game:\n"
-        "      hosts:\n        a: {ansible_host: 192.0.2.1}\n        b: {ansible_host: 192.0.2.2, ansible_port: 2201}\n",
+        "      hosts:\n        a: {ansible_host: 192.0.2.1}\n"
+        "        b: {ansible_host: 192.0.2.2, ansible_port: 2201}\n",
         group_vars__all_yml="ansible_user: deploy\nansible_python_interpreter: /usr/bin/python3\n",
         group_vars__game_yml="ansible_port: 2222\n",
         host_vars__b_yml="ansible_user: other\n",
