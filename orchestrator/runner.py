@@ -25,7 +25,7 @@ from typing import Any, Literal
 from .errors import RunCancelled, RunnerError
 from .inventory import Inventory
 from .paths import roles_dir
-from .settings import Settings
+from .settings import Settings, private_tree
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +340,9 @@ def run_playbook(
     run_id = request.run_id or new_run_id(request.label)
     config_kwargs = build_config(request, settings, run_id)
     run_dir = Path(config_kwargs["private_data_dir"])
+    settings.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     (run_dir / "tmp").mkdir(parents=True, mode=0o700)
+    run_dir.chmod(0o700)
     (run_dir / "ansible.cfg").write_text("# settings come from the environment: see artifacts/*/command\n")
     settings.ssh_control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     (settings.home / "ansible").mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -385,6 +387,7 @@ def run_playbook(
         stats_seen=stats is not None,
     )
     (run_dir / "result.json").write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    private_tree(run_dir)  # runner writes its artifacts with the process umask
     log.info("run %s: %s rc=%s", run_id, result.status, result.rc)
     if result.status == "canceled":
         raise RunCancelled(f"run {run_id} was cancelled", hint=f"its artifacts are in {artifact_dir}")

@@ -118,6 +118,11 @@ def test_sentryctls_ssh_settings_win_even_past_the_loader(lab_env: LabEnv, tmp_p
     assert not marker.exists(), tail_stdout(result)
     assert result.hosts[first.name].status == "unreachable", tail_stdout(result)
     assert result.hosts[second.name].status != "unreachable", tail_stdout(result)
+    # Run results and artifacts are private, like everything under the home.
+    run_dir = lab_env.settings.runs_dir / result.run_id
+    modes = {p.relative_to(run_dir).as_posix(): p.stat().st_mode & 0o777 for p in run_dir.rglob("*")}
+    assert modes["result.json"] == 0o600 and all(m in (0o600, 0o700) for m in modes.values()), modes
+    assert lab_env.settings.runs_dir.stat().st_mode & 0o077 == 0
 
 
 def test_an_executable_hosts_file_is_never_run_as_a_script(lab_env: LabEnv, tmp_path: Path) -> None:
@@ -140,3 +145,27 @@ def test_an_executable_hosts_file_is_never_run_as_a_script(lab_env: LabEnv, tmp_
     result = run_playbook(request, lab_env.settings)
     assert not marker.exists(), tail_stdout(result)
     assert host.name in result.hosts, tail_stdout(result)
+
+
+def test_exec_never_records_a_vaulted_secret(lab_env: LabEnv, tmp_path: Path) -> None:
+    """The ledger is hash-chained and copied into evidence bundles: a vaulted value printed by a command is
+    masked there, and --no-record-output keeps no output at all. Run results are private (0600 in 0700)."""
+    import json
+
+    hostile_copy(lab_env, "sec-exec")
+    token = "TOKEN-" + os.urandom(8).hex()
+    s = lab_env.settings
+    argv = [str(SENTRYCTL), "--home", str(s.home), "--inventories", str(s.inventories)]
+    subprocess.run([*argv, "client", "secret", "set", "collector_token", "-c", "sec-exec"], input=f"{token}\n",
+                   text=True, check=True, capture_output=True, timeout=60)  # fmt: skip
+    host = lab_env.hosts()[0].name
+    shown = sentryctl(lab_env, "exec", "-c", "sec-exec", "--limit", host, "--", f"echo {token}; echo {token} >&2")
+    assert shown.returncode == 0 and token in shown.stdout, shown.stderr  # the person running it still sees it
+    quiet = sentryctl(lab_env, "exec", "-c", "sec-exec", "--limit", host, "--no-record-output", "--", "echo hidden")
+    assert quiet.returncode == 0, quiet.stderr
+    runs = json.loads(sentryctl(lab_env, "ledger", "runs", "-c", "sec-exec", "--kind", "exec", "--json").stdout)
+    recorded = json.dumps(runs)
+    assert token not in recorded and "***" in recorded
+    assert "hidden" not in recorded.replace("echo hidden", ""), recorded  # only the command, not its output
+    events = sentryctl(lab_env, "ledger", "log", "-c", "sec-exec", "--json").stdout
+    assert token not in events
