@@ -13,7 +13,7 @@ from typing import Any
 
 from orchestrator import inventory, provision
 from orchestrator.paths import link_collection
-from orchestrator.runner import ENV_ALLOW, build_config
+from orchestrator.runner import ENV_ALLOW, build_config, run_extravars
 from orchestrator.settings import Settings
 
 VENV_BIN = Path(sys.executable).parent
@@ -60,11 +60,10 @@ def bare_site_command(settings: Settings, client: str, run_id: str) -> tuple[lis
     (run_dir / "ansible.cfg").write_text("# settings come from the environment\n")
     link_collection(settings.home)
     argv = ["ansible-playbook", "-i", config["inventory"]]
-    if request.extravars:
-        vars_file = Path(config["extravars"])
-        vars_file.write_text(json.dumps(dict(request.extravars), sort_keys=True))
-        vars_file.chmod(0o600)
-        argv += ["-e", f"@{vars_file}"]
+    vars_file = Path(config["extravars"])
+    vars_file.write_text(json.dumps(run_extravars(request, settings), sort_keys=True))
+    vars_file.chmod(0o600)
+    argv += ["-e", f"@{vars_file}"]
     if config.get("cmdline"):
         argv += shlex.split(config["cmdline"])
     if config.get("limit"):

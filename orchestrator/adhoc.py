@@ -14,6 +14,7 @@ from .bookkeeping import ensure_client
 from .errors import RemoteError
 from .inventory import Host, Inventory
 from .ledger import HostResult, Ledger
+from .redact import redact
 
 OUTPUT_LIMIT = 64 * 1024  # per stream and host, shown on screen
 LEDGER_TAIL = 2048  # what the ledger keeps of each stream: enough to see what happened, not a log store
@@ -76,14 +77,26 @@ class ExecResult:
 
 
 def run_command(
-    inv: Inventory, hosts: Sequence[Host], command: str, ledger: Ledger, timeout: float = 300.0
+    inv: Inventory,
+    hosts: Sequence[Host],
+    command: str,
+    ledger: Ledger,
+    timeout: float = 300.0,
+    *,
+    record_output: bool = True,
+    secrets: Sequence[str] = (),
 ) -> ExecResult:
-    """Run ``command`` everywhere at once; the ledger records who ran what, where, when, and each result."""
+    """Run ``command`` everywhere at once; the ledger records who ran what, where, when, and each result.
+
+    The ledger is hash-chained and copied into every evidence bundle, so what it keeps is redacted: every
+    value in ``secrets`` (the client's vaulted secrets) is masked in the command and the output tails, and
+    ``record_output=False`` keeps no output at all (exit codes and errors only)."""
     if not command.strip():
         raise RemoteError("no command given", hint="put the command after --, e.g. sentryctl exec -c acme -- uptime")
     remote.pinned(inv)  # no pins, no connections
     ensure_client(ledger, inv)
-    run = ledger.start_run("exec", inv.client, {"command": command, "hosts": [h.name for h in hosts]})
+    recorded = redact(command, secrets)
+    run = ledger.start_run("exec", inv.client, {"command": recorded, "hosts": [h.name for h in hosts]})
     try:
         results = remote.parallel(
             hosts,
@@ -101,9 +114,20 @@ def run_command(
             o.host: HostResult(
                 o.status,
                 o.rc,
-                {"stdout_tail": o.stdout[-LEDGER_TAIL:], "stderr_tail": o.stderr[-LEDGER_TAIL:], "error": o.error},
+                _recorded(o, record_output, secrets),
             )
             for o in outcomes
         },
     )
     return ExecResult(run.uid, command, outcomes)
+
+
+def _recorded(o: CommandOutcome, record_output: bool, secrets: Sequence[str]) -> dict[str, Any]:
+    if not record_output:
+        return {"output_recorded": False, "error": redact(o.error or "", secrets) or None}
+    # Redacted before the tail is cut, so a secret straddling the cut is not half kept.
+    return {
+        "stdout_tail": redact(o.stdout, secrets)[-LEDGER_TAIL:],
+        "stderr_tail": redact(o.stderr, secrets)[-LEDGER_TAIL:],
+        "error": redact(o.error, secrets) if o.error else None,
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -22,15 +23,15 @@ import jinja2
 from . import inventory, window
 from .bookkeeping import ensure_client
 from .errors import InventoryError
+from .inventory_schema import CONTACT_RE, KEY_PATH_RE, USER_RE
 from .ledger import Ledger
 from .paths import project_root
 from .settings import Settings
 from .tiers import get_tier
 
 SUPPORT_CONTACT = "Sentry SOC, soc@sentry.invalid, +1-555-0100"
-CONTACT_RE = re.compile(r"^[^<>\n]{1,80}<[^@<>\s]+@[^@<>\s]+\.[^@<>\s]+>$")
-HOST_SPEC_RE = re.compile(r"^(?P<name>[^=]+)=(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<addr>[^:\[\]]+))(?::(?P<port>\d+))?$")
-USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# Full-string matches only (re.fullmatch): a '$' anchor would let a trailing newline through.
+HOST_SPEC_RE = re.compile(r"(?P<name>[^=]+)=(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<addr>[^:\[\]]+))(?::(?P<port>\d+))?")
 TEMPLATE_FILES = {
     "hosts.yml": "hosts.yml.j2",
     "client.yml": "client.yml.j2",
@@ -60,13 +61,13 @@ class ClientSpec:
 
 
 def parse_host(spec: str) -> HostSpec:
-    match = HOST_SPEC_RE.match(spec.strip())
+    match = HOST_SPEC_RE.fullmatch(spec.strip())
     if not match:
         raise InventoryError(
             f"invalid --host {spec!r}", hint="write NAME=ADDRESS or NAME=ADDRESS:PORT ([IPv6]:PORT for IPv6)"
         )
     name = match["name"].strip()
-    if not inventory.HOST_NAME_RE.match(name):
+    if not inventory.HOST_NAME_RE.fullmatch(name):
         raise InventoryError(f"invalid host name {name!r}", hint="use letters, digits, dots, dashes, underscores")
     address = inventory.validate_address(match["v6"] or match["addr"])
     port = inventory.validate_port(match["port"] or 22)
@@ -126,12 +127,16 @@ def build_spec(
         )
     nets = tuple(dict.fromkeys(parse_network(n) for n in mgmt_networks))
     win = window.parse(window_text)
-    if not USER_RE.match(user):
+    if not isinstance(user, str) or not USER_RE.fullmatch(user):
         raise InventoryError(f"invalid --user {user!r}", hint="use a plain Unix user name")
     if key_file is not None:
         key = Path(key_file).expanduser().resolve()
         if not key.is_file():
-            raise InventoryError(f"SSH key {key_file} does not exist", hint="pass the private key file with --key")
+            raise InventoryError(f"SSH key {key_file!r} does not exist", hint="pass the private key file with --key")
+        if not KEY_PATH_RE.fullmatch(str(key)):
+            raise InventoryError(
+                f"invalid --key path {str(key)!r}", hint="use a path without spaces, quotes, '%', '$' or newlines"
+            )
         key_file = str(key)
     tcp: list[int] = []
     udp: list[int] = []
@@ -140,7 +145,7 @@ def build_spec(
         tcp += [t] if t and t not in tcp else []
         udp += [u] if u and u not in udp else []
     for contact in contacts:
-        if not CONTACT_RE.match(contact.strip()):
+        if not CONTACT_RE.fullmatch(contact.strip()):
             raise InventoryError(f"invalid --contact {contact!r}", hint='write "Full Name <mail@example.com>"')
     return ClientSpec(
         name=name,
@@ -156,15 +161,26 @@ def build_spec(
     )
 
 
+def yaml_value(value: Any) -> str:
+    """A YAML scalar or flow collection for ``value``: JSON is YAML, and json.dumps quotes and escapes every
+    string (a quote, a colon, a newline) so no value can end its line and start another key. Unlike Jinja's
+    ``tojson`` it keeps '<' and '>' readable."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def template_env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(project_root() / "templates"),
         undefined=jinja2.StrictUndefined,  # a missing variable fails loudly instead of rendering empty
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - YAML, not HTML; values are validated before rendering
+        # YAML, not HTML: every value is validated first and rendered with tojson (a JSON string is a YAML
+        # string), never pasted into YAML.
+        autoescape=False,  # noqa: S701
     )
+    env.filters["yaml"] = yaml_value
+    return env
 
 
 def render(spec: ClientSpec, now: dt.datetime | None = None) -> dict[str, str]:

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import socket
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import paramiko
 
-from .errors import HostKeyMismatch, RemoteError
+from .errors import HostKeyMismatch, InventoryError, RemoteError
 from .inventory import Host, Inventory
 
 if TYPE_CHECKING:
@@ -107,7 +108,20 @@ def pinned(inv: Inventory) -> paramiko.HostKeys:
             f"client {inv.client} has no pinned host keys",
             hint=f"pin them first: 'sentryctl hosts pin --client {inv.client}'",
         )
-    return paramiko.HostKeys(str(inv.known_hosts))
+    keys = paramiko.HostKeys()
+    _load_pins(inv, keys.load)
+    return keys
+
+
+def _load_pins(inv: Inventory, load: Callable[[str], None]) -> None:
+    """paramiko raises whatever its key parser hits on a garbage line; that is a bad file, said in one line."""
+    try:
+        load(str(inv.known_hosts))
+    except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException, ValueError, UnicodeDecodeError) as exc:
+        raise InventoryError(
+            f"{inv.known_hosts} cannot be read: {type(exc).__name__}: {exc}".splitlines()[0],
+            hint=f"re-pin with 'sentryctl hosts pin --client {inv.client}'",
+        ) from exc
 
 
 def pinned_fingerprint(keys: paramiko.HostKeys, host: Host) -> str | None:
@@ -137,7 +151,7 @@ def write_pins(inv: Inventory, scanned: Iterable[ScannedKey]) -> Path:
 def strict_client(inv: Inventory) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     if inv.known_hosts.exists():
-        client.load_host_keys(str(inv.known_hosts))
+        _load_pins(inv, client.load_host_keys)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     return client
 
@@ -234,6 +248,18 @@ def parallel(
         return dict(zip((h.name for h in hosts), pool.map(guarded, hosts), strict=True))
 
 
+_SSH_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def _ssh_value(value: str, *, tokens: bool = False) -> str:
+    """One ssh_config argument, double-quoted. A quote, backslash or control character (a newline would start
+    a new directive, e.g. a ProxyCommand that runs on the controller) is refused, never written; ``tokens``
+    doubles '%' for the directives where ssh expands %-tokens."""
+    if not value or _SSH_UNSAFE.search(value):
+        raise InventoryError(f"refusing to write {value!r} into an ssh_config", hint="fix the inventory value")
+    return '"' + (value.replace("%", "%%") if tokens else value) + '"'
+
+
 def write_ssh_config(inv: Inventory, path: Path, control_dir: Path) -> Path:
     """An OpenSSH client config for tools that shell out to ssh (testinfra): the same strictness as ours,
     with connection reuse so many checks on one host cost one handshake."""
@@ -241,15 +267,20 @@ def write_ssh_config(inv: Inventory, path: Path, control_dir: Path) -> Path:
     # up, so a deep state dir would break connection reuse: the sockets live in a short folder named for it.
     short = Path(tempfile.gettempdir()) / f"sentry-cp-{hashlib.sha256(str(control_dir).encode()).hexdigest()[:10]}"
     short.mkdir(exist_ok=True, mode=0o700)
+    cp = _ssh_value(str(short), tokens=True)[:-1] + '/%C"'
     lines: list[str] = []
     for h in inv.hosts:
         lines += [
-            f"Host {h.name}",
-            f"  HostName {h.address}",
-            f"  Port {h.port}",
-            f"  User {h.user}",
-            *([f"  IdentityFile {h.key_file}", "  IdentitiesOnly yes"] if h.key_file else []),
-            f"  UserKnownHostsFile {inv.known_hosts}",
+            f"Host {_ssh_value(h.name)}",
+            f"  HostName {_ssh_value(h.address)}",
+            f"  Port {h.port:d}",
+            f"  User {_ssh_value(h.user)}",
+            *(
+                [f"  IdentityFile {_ssh_value(str(h.key_file), tokens=True)}", "  IdentitiesOnly yes"]
+                if h.key_file
+                else []
+            ),
+            f"  UserKnownHostsFile {_ssh_value(str(inv.known_hosts), tokens=True)}",
             "  GlobalKnownHostsFile /dev/null",
             "  StrictHostKeyChecking yes",
             "  BatchMode yes",
@@ -259,7 +290,7 @@ def write_ssh_config(inv: Inventory, path: Path, control_dir: Path) -> Path:
             "  ServerAliveCountMax 3",
             "  LogLevel ERROR",
             "  ControlMaster auto",
-            f"  ControlPath {short}/%C",
+            f"  ControlPath {cp}",
             "  ControlPersist 60s",
         ]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from .errors import RunCancelled, RunnerError
 from .inventory import Inventory
 from .paths import collections_path, link_collection
-from .settings import Settings
+from .settings import Settings, private_tree
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,29 @@ def ssh_args(known_hosts: Path) -> str:
     )
 
 
+def connection_vars(request: RunRequest, settings: Settings) -> dict[str, Any]:
+    """How every run connects, as extra variables: the highest precedence Ansible has, so no inventory,
+    group_vars or host_vars value can replace them (the inventory loader refuses such variables too)."""
+    args = ssh_args(request.inventory.known_hosts)
+    return {
+        "ansible_connection": "ssh",
+        "ansible_ssh_executable": "ssh",
+        "ansible_ssh_args": args,
+        "ansible_ssh_common_args": "",
+        "ansible_ssh_extra_args": "",
+        "ansible_host_key_checking": True,
+        "ansible_ssh_host_key_checking": True,
+        "ansible_pipelining": True,
+        "ansible_ssh_pipelining": True,
+        "ansible_control_path_dir": str(settings.ssh_control_dir),
+    }
+
+
+def run_extravars(request: RunRequest, settings: Settings) -> dict[str, Any]:
+    """What the run's extra-vars file holds: the caller's variables, then sentryctl's connection settings."""
+    return {**request.extravars, **connection_vars(request, settings)}
+
+
 def build_env(request: RunRequest, settings: Settings, run_dir: Path) -> dict[str, str]:
     """The Ansible settings of every run, as environment variables (nothing read from ansible.cfg files)."""
     known_hosts = request.inventory.known_hosts
@@ -219,6 +242,8 @@ def build_env(request: RunRequest, settings: Settings, run_dir: Path) -> dict[st
         "ANSIBLE_COLLECTIONS_PATH": str(collections_path(settings.home)),
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
         "ANSIBLE_ROLES_PATH": str(run_dir / "no-roles"),
+        # YAML only: the script plugin would execute an inventory file that has its executable bit set.
+        "ANSIBLE_INVENTORY_ENABLED": "yaml",
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_SSH_ARGS": ssh_args(known_hosts),
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(settings.ssh_control_dir),
@@ -262,8 +287,7 @@ def build_config(request: RunRequest, settings: Settings, run_id: str) -> dict[s
         # How often runner polls our cancel callback; small so a cancel is honoured promptly.
         "settings": {"pexpect_timeout": 0.2, "suppress_ansible_output": True},
     }
-    if request.extravars:
-        config["extravars"] = str(run_dir / "extravars.json")
+    config["extravars"] = str(run_dir / "extravars.json")
     return config
 
 
@@ -319,15 +343,16 @@ def run_playbook(
     run_id = request.run_id or new_run_id(request.label)
     config_kwargs = build_config(request, settings, run_id)
     run_dir = Path(config_kwargs["private_data_dir"])
+    settings.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     (run_dir / "tmp").mkdir(parents=True, mode=0o700)
+    run_dir.chmod(0o700)
     (run_dir / "ansible.cfg").write_text("# settings come from the environment: see artifacts/*/command\n")
     settings.ssh_control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     (settings.home / "ansible").mkdir(parents=True, exist_ok=True, mode=0o700)
     link_collection(settings.home)
-    if request.extravars:
-        vars_file = Path(config_kwargs["extravars"])
-        vars_file.write_text(json.dumps(dict(request.extravars), sort_keys=True))
-        vars_file.chmod(0o600)
+    vars_file = Path(config_kwargs["extravars"])
+    vars_file.write_text(json.dumps(run_extravars(request, settings), sort_keys=True))
+    vars_file.chmod(0o600)
     cancel = cancel or Cancellation()
     stats: dict[str, Any] | None = None
 
@@ -366,6 +391,7 @@ def run_playbook(
         stats_seen=stats is not None,
     )
     (run_dir / "result.json").write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    private_tree(run_dir)  # runner writes its artifacts with the process umask
     log.info("run %s: %s rc=%s", run_id, result.status, result.rc)
     if result.status == "canceled":
         raise RunCancelled(f"run {run_id} was cancelled", hint=f"its artifacts are in {artifact_dir}")

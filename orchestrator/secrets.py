@@ -77,6 +77,11 @@ def names(settings: Settings, inv: Inventory) -> list[str]:
     return sorted(by_var.get(var, var) for var in _read(settings, inv))
 
 
+def values(settings: Settings, inv: Inventory) -> list[str]:
+    """The client's secret values, for redaction only (never to print or record)."""
+    return list(_read(settings, inv).values())
+
+
 def set_secret(settings: Settings, inv: Inventory, name: str, value: str, ledger: Ledger) -> None:
     if name not in KNOWN:
         raise InventoryError(f"unknown secret {name!r}", hint=f"known: {', '.join(sorted(KNOWN))}")

@@ -8,6 +8,7 @@ because they are meant to be reviewed and versioned by people.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,41 @@ class Settings:
                 f"cannot create state directory {self.home}: {exc.strerror}",
                 hint="pass a writable --home or set SENTRY_HOME",
             ) from exc
+        self.tighten_home()
         return self.home
+
+    def tighten_home(self) -> None:
+        """The home holds the ledger, keys, vault passwords and run artifacts: it is 0700 and its secret files
+        0600. An existing home with looser modes is tightened; a shared folder (sticky, like /tmp) or one owned
+        by someone else is refused rather than changed."""
+        try:
+            st = self.home.stat()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise ConfigError(f"cannot read state directory {self.home}: {exc.strerror}") from exc
+        if st.st_mode & stat.S_ISVTX or st.st_uid != os.geteuid():
+            raise ConfigError(
+                f"state directory {self.home} is shared (sticky or owned by another user)",
+                hint="pass a --home of your own, e.g. ~/.local/state/sentryctl",
+            )
+        private = [(self.home, 0o700), (self.runs_dir, 0o700), (self.home / "training", 0o700)]
+        private += [(self.debug_log, 0o600)] + [(self.home / f"ledger.db{s}", 0o600) for s in ("", "-wal", "-shm")]
+        for path, mode in private:
+            try:
+                if path.stat().st_mode & 0o077:
+                    path.chmod(mode)
+            except FileNotFoundError:
+                continue
 
     def client_dir(self, client: str) -> Path:
         return self.inventories / client
+
+
+def private_tree(root: Path) -> None:
+    """Every folder under ``root`` 0700 and every file 0600 (run artifacts, training packets): their content
+    names hosts, commands and output, which are no one else's business on a shared controller."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)

@@ -13,7 +13,7 @@ from .clients import template_env
 from .errors import InventoryError
 from .ledger import Ledger
 from .releases import get_release
-from .settings import Settings
+from .settings import Settings, private_tree
 from .tiers import get_tier
 
 
@@ -38,12 +38,14 @@ def render_packet(
     }
     env = template_env()
     out = packet_dir(settings, client, version)
-    out.mkdir(parents=True, exist_ok=True)
+    (settings.home / "training").mkdir(parents=True, exist_ok=True, mode=0o700)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
     written = []
     for name in ("release_notes", "training_packet"):
         path = out / f"{name.replace('_', '-')}.md"
         path.write_text(env.get_template(f"training/{name}.md.j2").render(context), encoding="utf-8")
         written.append(path)
+    private_tree(settings.home / "training")  # names the client's people and hosts
     return written
 
 

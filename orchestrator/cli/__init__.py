@@ -68,6 +68,7 @@ def cli(ctx: click.Context, home: str | None, inventories: str | None, db_url: s
     Shell completion (bash): eval "$(_SENTRYCTL_COMPLETE=bash_source sentryctl)"
     """
     settings = Settings.from_env(home=home, inventories=inventories, verbosity=verbose, db_url=db_url)
+    settings.tighten_home()
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = AppContext(settings=settings)
@@ -80,11 +81,16 @@ register(cli)
 def _write_debug_log(settings: Settings | None, exc: BaseException) -> str | None:
     if settings is None:
         settings = Settings.from_env()
+    from ..redact import mask_argv, mask_text
+
     try:
         settings.ensure_home()
-        with settings.debug_log.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- {_dt.datetime.now(_dt.UTC).isoformat()} sentryctl {' '.join(sys.argv[1:])}\n")
-            fh.write("".join(traceback.format_exception(exc)))
+        # 0600 from the first byte: the log holds command lines and tracebacks, and its folder may be shared.
+        fd = os.open(settings.debug_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {_dt.datetime.now(_dt.UTC).isoformat()} sentryctl {' '.join(mask_argv(sys.argv[1:]))}\n")
+            fh.write(mask_text("".join(traceback.format_exception(exc))))
         return str(settings.debug_log)
     except OSError:
         return None
@@ -118,5 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         app = ctx.obj if ctx is not None and isinstance(ctx.obj, AppContext) else None
         where = _write_debug_log(app.settings if app else None, exc)
         detail = f"; traceback in {where}" if where else ""
-        click.echo(f"internal error: {type(exc).__name__}: {exc}{detail}", err=True)
+        from ..redact import mask_text
+
+        click.echo(mask_text(f"internal error: {type(exc).__name__}: {exc}{detail}"), err=True)
         sys.exit(EXIT_UNEXPECTED)

@@ -38,7 +38,9 @@ class AppContext:
             from ..ledger import Ledger
 
             self.settings.ensure_home()
-            self._ledger = Ledger.open(self.settings.db_url, self.settings.home)
+            # Only the default ledger under the home starts itself; a URL someone typed must already hold one
+            # ('sentryctl ledger init' creates it), so a typo never starts a new, empty ledger.
+            self._ledger = Ledger.open(self.settings.db_url, self.settings.home, create=self.settings.db_url is None)
         return self._ledger
 
     def close(self) -> None:

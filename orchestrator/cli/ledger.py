@@ -19,6 +19,21 @@ def ledger() -> None:
 
 
 @ledger.command()
+@pass_app
+def init(app: AppContext) -> None:
+    """Create the ledger at --db-url / SENTRY_DB_URL (or bring an existing one to this version's schema).
+
+    Only the default ledger under the state directory is created on first use; any other URL must be
+    initialised here first, so a mistyped URL fails instead of starting a new, empty ledger.
+    """
+    from ..ledger import Ledger
+
+    app.settings.ensure_home()
+    with Ledger.open(app.settings.db_url, app.settings.home, create=True) as opened:
+        app.out.print(f"ledger ready at {opened.url}")
+
+
+@ledger.command()
 @click.option("--client", "-c", metavar="NAME", help="Only events of this client.")
 @click.option("--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Newest N events.")
 @json_option

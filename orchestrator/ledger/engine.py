@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, Engine
+
+from .errors import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,37 @@ BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 5
 # One fixed key for the whole database: writers are few and short, so one lock is simpler than finer ones.
 ADVISORY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"sentryctl.ledger.chain").digest()[:8], "big", signed=True)
+
+
+NO_LEDGER_HINT = "create one with 'sentryctl ledger init', or check --db-url / SENTRY_DB_URL"
+
+
+def sqlite_file(path: Path, shown: str, *, create: bool) -> None:
+    """Before the first connection (which would create an empty file): refuse a missing ledger file unless
+    creating one was asked for; a new file is made 0600, an existing one tightened to it."""
+    if not path.exists():
+        if not create:
+            raise LedgerError(f"no ledger exists at {shown}", hint=NO_LEDGER_HINT)
+        return
+    if path.is_file() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+def new_sqlite_file(path: Path) -> None:
+    """Create the SQLite file 0600 ourselves, so it is never readable by others even for an instant."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return  # it exists (or another process just made it): sqlite_file already checked it
+    except OSError as exc:
+        raise LedgerError(f"cannot create the ledger file {path}: {exc.strerror}", hint=NO_LEDGER_HINT) from exc
+
+
+def require_ledger(engine: Engine, shown: str) -> None:
+    """An existing database that holds no ledger (an empty file, a database that was never initialised)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            raise LedgerError(f"no ledger exists at {shown} (the database holds no ledger)", hint=NO_LEDGER_HINT)
 
 
 def create(url: URL) -> Engine:

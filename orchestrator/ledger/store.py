@@ -119,15 +119,22 @@ class Ledger(RolloutsMixin, RolloutLocksMixin, TrainingMixin, AuditsMixin):
     # ----------------------------------------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, url: str | None, home: Path, *, actor: str | None = None) -> Ledger:
-        """Open the ledger at ``url`` (None: ``<home>/ledger.db``) and upgrade its schema to this code's head."""
+    def open(cls, url: str | None, home: Path, *, actor: str | None = None, create: bool = True) -> Ledger:
+        """Open the ledger at ``url`` (None: ``<home>/ledger.db``) and upgrade its schema to this code's head.
+
+        ``create=False`` refuses a database that holds no ledger yet (the CLI's default for a URL someone
+        typed: a typo must not start a new, empty ledger)."""
         resolved = urls.resolve_url(url, home)
         if resolved.get_backend_name() == "sqlite" and resolved.database:
+            _engine.sqlite_file(Path(resolved.database), urls.display(resolved), create=create)
             cls._ensure_directory(Path(resolved.database))
+            _engine.new_sqlite_file(Path(resolved.database))
         engine = _engine.create(resolved)
         ledger = cls(engine, resolved, actor or default_actor())
         try:
             with ledger._guard("open", any_error=True):
+                if not create:
+                    _engine.require_ledger(engine, urls.display(resolved))
                 migrate.upgrade(engine)
         except BaseException:
             engine.dispose()

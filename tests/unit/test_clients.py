@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -80,11 +81,17 @@ def test_bad_input_is_refused_before_anything_is_written(
         clients.build_spec(**{**GOOD, **change})  # type: ignore[arg-type]
 
 
+def _key(seed: bytes) -> str:
+    """A well-formed ed25519 public key blob (known_hosts entries are checked when an inventory loads)."""
+    return base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + seed.ljust(32, b"\x00")).decode()
+
+
 def test_existing_client_is_not_overwritten_unless_forced(tmp_path: Path, ledger: Ledger) -> None:
     s = settings(tmp_path)
     spec = clients.build_spec(**GOOD)  # type: ignore[arg-type]
     inv = clients.create(s, spec, ledger)
-    inv.known_hosts.write_text("203.0.113.10 ssh-ed25519 AAAAKEEP\n[203.0.113.11]:2222 ssh-ed25519 AAAAGONE\n")
+    keep, gone = _key(b"k"), _key(b"g")
+    inv.known_hosts.write_text(f"203.0.113.10 ssh-ed25519 {keep}\n[203.0.113.11]:2222 ssh-ed25519 {gone}\n")
     before = (inv.path / "hosts.yml").read_text()
     with pytest.raises(InventoryError, match="already exists"):
         clients.create(s, spec, ledger)
@@ -92,7 +99,7 @@ def test_existing_client_is_not_overwritten_unless_forced(tmp_path: Path, ledger
     moved = clients.build_spec(**{**GOOD, "hosts": ["game1=203.0.113.10", "game2=203.0.113.99"]})  # type: ignore[arg-type]
     clients.create(s, moved, ledger, force=True)
     assert sorted(h.name for h in ledger.hosts("acme")) == ["game1", "game2"]
-    assert inv.known_hosts.read_text() == "203.0.113.10 ssh-ed25519 AAAAKEEP\n"  # the moved host lost its pin
+    assert inv.known_hosts.read_text() == f"203.0.113.10 ssh-ed25519 {keep}\n"  # the moved host lost its pin
     assert sorted(p.name for p in (tmp_path / "inv").iterdir()) == ["acme"]  # no staging leftovers
 
 

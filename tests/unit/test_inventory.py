@@ -14,6 +14,7 @@ def write(tmp_path: Path, text: str, client: str = "acme") -> Path:
     d = tmp_path / client
     d.mkdir(parents=True, exist_ok=True)
     (d / "hosts.yml").write_text(text)
+    (d / "client.yml").write_text(f"client: {client}\ntier: essentials\n")
     return tmp_path
 
 

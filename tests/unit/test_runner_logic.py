@@ -46,7 +46,8 @@ def test_config_has_strict_host_keys_pipelining_and_private_dirs(request_: RunRe
     assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(tmp_path / "home" / "cp")
     assert cfg["private_data_dir"] == str(tmp_path / "home" / "runs" / "RUN1")
     assert cfg["suppress_env_files"] is True
-    assert cfg["cmdline"] is None and cfg["tags"] is None and "extravars" not in cfg
+    assert cfg["cmdline"] is None and cfg["tags"] is None
+    assert cfg["extravars"] == str(tmp_path / "home" / "runs" / "RUN1" / "extravars.json")
     assert all(ENV_ALLOW.match(k) for k in env)
 
 
