@@ -17,7 +17,7 @@ Keys (defaults in parentheses):
   ``nft_set_v6`` ("banned_v6"), ``nft_binary`` ("/usr/sbin/nft"), ``ban_timeout_seconds`` (5).
 - ``ban_command_enabled`` (true): false records bans without running nft.
 - ``spool_dir`` ("/var/spool/sentry-agent"), ``spool_max_bytes`` (10 MiB, at least 64 KiB).
-- ``heartbeat_interval_seconds`` (60), ``poll_interval_seconds`` (0.25).
+- ``heartbeat_interval_seconds`` (30; the tiers set 15/30/60), ``poll_interval_seconds`` (0.25).
 - ``state_dir`` ("/var/lib/sentry-agent"): tail offsets.
 - ``collector_token`` (""): the client's token for Sentry's collector, kept for the shipper; never logged,
   never served on /healthz or /metrics (the config file is root-only on the host).
@@ -108,7 +108,7 @@ class AgentConfig:
     ban_timeout_seconds: float = 5.0
     spool_dir: Path = Path("/var/spool/sentry-agent")
     spool_max_bytes: int = 10 * MIB
-    heartbeat_interval_seconds: float = 60.0
+    heartbeat_interval_seconds: float = 30.0
     poll_interval_seconds: float = 0.25
     state_dir: Path = Path("/var/lib/sentry-agent")
     collector_token: str = field(default="", repr=False)  # repr=False: a logged config never shows it
@@ -176,7 +176,7 @@ def parse_config(data: object) -> AgentConfig:
         ban_timeout_seconds=_number(data, "ban_timeout_seconds", 5.0, 0.1, 120.0),
         spool_dir=_path(data, "spool_dir", Path("/var/spool/sentry-agent")),
         spool_max_bytes=_int(data, "spool_max_bytes", 10 * MIB, _MIN_SPOOL_BYTES, 1 << 40),
-        heartbeat_interval_seconds=_number(data, "heartbeat_interval_seconds", 60.0, 1.0, 86400.0),
+        heartbeat_interval_seconds=_number(data, "heartbeat_interval_seconds", 30.0, 1.0, 86400.0),
         poll_interval_seconds=_number(data, "poll_interval_seconds", 0.25, 0.01, 10.0),
         state_dir=_path(data, "state_dir", Path("/var/lib/sentry-agent")),
         collector_token=_secret(data, "collector_token"),

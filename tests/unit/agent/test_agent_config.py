@@ -45,7 +45,7 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert cfg.ban_command_enabled is True
     assert cfg.spool_dir == Path("/var/spool/sentry-agent")
     assert cfg.spool_max_bytes == 10 * 1024 * 1024
-    assert cfg.heartbeat_interval_seconds == 60
+    assert cfg.heartbeat_interval_seconds == 30
     assert cfg.state_dir == Path("/var/lib/sentry-agent")
     assert [str(n) for n in cfg.never_ban] == ["127.0.0.0/8", "::1/128"]
     assert cfg.sources[0].name == "game"
