@@ -21,6 +21,7 @@ import jinja2
 
 from . import inventory, window
 from .bookkeeping import ensure_client
+from .collector.tokens import ensure_collector_token
 from .errors import InventoryError
 from .ledger import Ledger
 from .paths import project_root
@@ -209,7 +210,9 @@ def create(settings: Settings, spec: ClientSpec, ledger: Ledger, *, force: bool 
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return inventory.load(settings.inventories, spec.name)
+    inv = inventory.load(settings.inventories, spec.name)
+    ensure_collector_token(settings, inv, ledger)
+    return inv
 
 
 def _carry_pins(old: Path, new: Path, spec: ClientSpec) -> None:
