@@ -22,6 +22,7 @@ import jinja2
 
 from . import inventory, window
 from .bookkeeping import ensure_client
+from .collector.tokens import ensure_collector_token
 from .errors import InventoryError
 from .inventory_schema import CONTACT_RE, KEY_PATH_RE, USER_RE
 from .ledger import Ledger
@@ -225,7 +226,9 @@ def create(settings: Settings, spec: ClientSpec, ledger: Ledger, *, force: bool 
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return inventory.load(settings.inventories, spec.name)
+    inv = inventory.load(settings.inventories, spec.name)
+    ensure_collector_token(settings, inv, ledger)
+    return inv
 
 
 def _carry_pins(old: Path, new: Path, spec: ClientSpec) -> None:

@@ -8,6 +8,7 @@ artifact or the ledger (which records only that a secret changed, and its name).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets as _random
@@ -82,6 +83,13 @@ def values(settings: Settings, inv: Inventory) -> list[str]:
     return list(_read(settings, inv).values())
 
 
+def get_secret(settings: Settings, inv: Inventory, name: str) -> str | None:
+    """One secret's value, for code that hands it on without printing it (the collector token's hash)."""
+    if name not in KNOWN:
+        raise InventoryError(f"unknown secret {name!r}", hint=f"known: {', '.join(sorted(KNOWN))}")
+    return _read(settings, inv).get(KNOWN[name])
+
+
 def set_secret(settings: Settings, inv: Inventory, name: str, value: str, ledger: Ledger) -> None:
     if name not in KNOWN:
         raise InventoryError(f"unknown secret {name!r}", hint=f"known: {', '.join(sorted(KNOWN))}")
@@ -97,6 +105,9 @@ def set_secret(settings: Settings, inv: Inventory, name: str, value: str, ledger
     tmp.chmod(0o600)
     os.replace(tmp, path)
     ledger.append_event("client.secret_set", inv.client, name, {"variable": KNOWN[name]})
+    if name == "collector_token":
+        # The collector authenticates by the token's hash: a new token replaces (revokes) the old one.
+        ledger.register_collector_token(inv.client, hashlib.sha256(value.encode()).hexdigest())
 
 
 def run_files(settings: Settings, inv: Inventory) -> tuple[Path, Path] | None:

@@ -17,10 +17,18 @@ Keys (defaults in parentheses):
   ``nft_set_v6`` ("banned_v6"), ``nft_binary`` ("/usr/sbin/nft"), ``ban_timeout_seconds`` (5).
 - ``ban_command_enabled`` (true): false records bans without running nft.
 - ``spool_dir`` ("/var/spool/sentry-agent"), ``spool_max_bytes`` (10 MiB, at least 64 KiB).
-- ``heartbeat_interval_seconds`` (60), ``poll_interval_seconds`` (0.25).
+- ``heartbeat_interval_seconds`` (30; the tiers set 15/30/60), ``poll_interval_seconds`` (0.25).
 - ``state_dir`` ("/var/lib/sentry-agent"): tail offsets.
 - ``collector_token`` (""): the client's token for Sentry's collector, kept for the shipper; never logged,
   never served on /healthz or /metrics (the config file is root-only on the host).
+- ``collector_url`` (""): ``https://ADDR:PORT`` of Sentry's collector; empty disables shipping (the spool
+  keeps filling up to its bound). When set, ``collector_cert_sha256`` (64 hex digits: SHA-256 of the
+  collector certificate's DER bytes, the pin) and ``collector_token`` are required too.
+- ``collector_timeout_seconds`` (10): bound of every network wait of the shipper (connect, TLS, request).
+- ``ship_interval_seconds`` (2): the longest a record waits in the spool before it is sent, when the
+  collector is reachable (a full batch goes at once).
+- ``quarantine_max_bytes`` (1 MiB): bound of ``state_dir/quarantine.jsonl`` (records the collector rejected
+  3 times).
 """
 
 from __future__ import annotations
@@ -58,6 +66,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NFT_IDENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _NFT_FAMILIES = ("inet", "ip", "ip6")
 _OVERRIDE_KEYS = ("threshold", "window_seconds", "ban_seconds")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# https://HOST:PORT with an optional trailing slash; HOST is a name, an IPv4 literal or a bracketed IPv6 one.
+_URL_RE = re.compile(r"^https://(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})/?$")
 
 
 class ConfigError(ValueError):
@@ -97,10 +108,26 @@ class AgentConfig:
     ban_timeout_seconds: float = 5.0
     spool_dir: Path = Path("/var/spool/sentry-agent")
     spool_max_bytes: int = 10 * MIB
-    heartbeat_interval_seconds: float = 60.0
+    heartbeat_interval_seconds: float = 30.0
     poll_interval_seconds: float = 0.25
     state_dir: Path = Path("/var/lib/sentry-agent")
     collector_token: str = field(default="", repr=False)  # repr=False: a logged config never shows it
+    collector_url: str = ""
+    collector_cert_sha256: str = ""
+    collector_timeout_seconds: float = 10.0
+    ship_interval_seconds: float = 2.0
+    quarantine_max_bytes: int = MIB
+
+    @property
+    def shipping_enabled(self) -> bool:
+        return bool(self.collector_url)
+
+    @property
+    def collector_address(self) -> tuple[str, int]:
+        """(host, port) of collector_url (validated at load time)."""
+        m = _URL_RE.match(self.collector_url)
+        assert m is not None, "collector_url is validated by parse_config"
+        return m["host"].strip("[]"), int(m["port"])
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -149,11 +176,35 @@ def parse_config(data: object) -> AgentConfig:
         ban_timeout_seconds=_number(data, "ban_timeout_seconds", 5.0, 0.1, 120.0),
         spool_dir=_path(data, "spool_dir", Path("/var/spool/sentry-agent")),
         spool_max_bytes=_int(data, "spool_max_bytes", 10 * MIB, _MIN_SPOOL_BYTES, 1 << 40),
-        heartbeat_interval_seconds=_number(data, "heartbeat_interval_seconds", 60.0, 1.0, 86400.0),
+        heartbeat_interval_seconds=_number(data, "heartbeat_interval_seconds", 30.0, 1.0, 86400.0),
         poll_interval_seconds=_number(data, "poll_interval_seconds", 0.25, 0.01, 10.0),
         state_dir=_path(data, "state_dir", Path("/var/lib/sentry-agent")),
         collector_token=_secret(data, "collector_token"),
+        **_collector(data),
     )
+
+
+def _collector(data: Mapping[str, Any]) -> dict[str, Any]:
+    url = data.get("collector_url", "")
+    if not isinstance(url, str):
+        raise ConfigError(f"collector_url: must be a string, got {_type_name(url)} {url!r}")
+    m = _URL_RE.match(url)
+    if url and (m is None or not 1 <= int(m["port"]) <= 65535):
+        raise ConfigError(f"collector_url: must look like https://ADDR:PORT, got {url!r}")
+    pin = data.get("collector_cert_sha256", "")
+    if not isinstance(pin, str) or (pin and not _SHA256_RE.match(pin)):
+        raise ConfigError("collector_cert_sha256: must be 64 lowercase hex digits (sha256 of the DER certificate)")
+    if url and not pin:
+        raise ConfigError("collector_cert_sha256: required when collector_url is set (the certificate pin)")
+    if url and not data.get("collector_token"):
+        raise ConfigError("collector_token: required when collector_url is set")
+    return {
+        "collector_url": url,
+        "collector_cert_sha256": pin,
+        "collector_timeout_seconds": _number(data, "collector_timeout_seconds", 10.0, 0.5, 120.0),
+        "ship_interval_seconds": _number(data, "ship_interval_seconds", 2.0, 0.05, 3600.0),
+        "quarantine_max_bytes": _int(data, "quarantine_max_bytes", MIB, 4096, 1 << 30),
+    }
 
 
 def _secret(data: Mapping[str, Any], key: str) -> str:

@@ -14,25 +14,38 @@ Spool records written here:
   ``rule``, ``source``, ``ip``, ``count``, ``threshold``, ``window_seconds``, ``ban_seconds``, ``action``
   (``banned`` | ``recorded`` | ``suppressed`` | ``failed``) and ``error`` when the ban failed.
 - ``heartbeat``: ``time``, ``event`` (``start`` | ``interval`` | ``stop``; a missing ``stop`` means the agent
-  died), ``client``, ``tier``, ``host``, ``version``, ``rules_version``, ``status``, ``uptime_seconds``,
-  ``last_error`` and ``counters`` (lines, matches, bans, invalid_ips per key; ban_suppressed, ban_errors;
+  died), ``client``, ``tier``, ``host``, ``version``, ``rules_version``, ``rules_digest`` (sha256 of the
+  active rules file), ``status``, ``uptime_seconds``, ``interval_seconds``, ``last_error``, ``spool_records``
+  and ``spool_bytes`` (not yet acknowledged by the collector, and on disk), ``dropped`` (per record type),
+  ``quarantined``, ``bans_active`` and ``firewall`` (drop counters of Sentry's nftables table; both null
+  when nft cannot be read or ``ban_command_enabled`` is false), ``shipper`` (shipped, batches, errors,
+  last_error) and ``counters`` (lines, matches, bans, invalid_ips per key; ban_suppressed, ban_errors;
   spool_dropped per record type).
+
+Every record carries its idempotency key: ``boot`` (32 hex digits, drawn at each agent start) and ``seq``
+(0, 1, 2, ... per boot, in write order), given when the record is made, so a record sent again after a crash
+carries the same key and the collector stores it once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from . import default_rules_path
 from .ban import BanFunc, BanManager, BanOutcome, NftBanner
 from .config import AgentConfig
 from .detect import Detection, Detector
+from .firewall import FirewallError, NftStats, StatsFunc
 from .health import HealthState, rfc3339
 from .httpd import HealthServer
 from .metrics import Registry
 from .rules import RuleSet
+from .shipper import Shipper, Transport
 from .spool import Spool, SpoolError
 from .tail import FileTailer, OffsetStore
 
@@ -60,6 +73,8 @@ class Agent:
         version: str,
         *,
         ban_func: BanFunc | None = None,
+        firewall_stats: StatsFunc | None = None,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rotate_grace_seconds: float = 5.0,
@@ -83,6 +98,20 @@ class Agent:
                 timeout=config.ban_timeout_seconds,
             )
         self.bans = BanManager(ban_func, config.never_ban, enabled=config.ban_command_enabled)
+        if firewall_stats is None and config.ban_command_enabled:
+            firewall_stats = NftStats(
+                family=config.nft_table_family,
+                table=config.nft_table,
+                ban_sets=(config.nft_set_v4, config.nft_set_v6),
+                nft_binary=config.nft_binary,
+                timeout=config.ban_timeout_seconds,
+            )
+        self.firewall_stats = firewall_stats
+        self._firewall_error: str | None = None
+        # The idempotency key of every record: a fresh boot id per start, seq per record in write order.
+        self.boot = secrets.token_hex(16)
+        self._seq = 0
+        self.rules_digest = _file_sha256(config.rules_file or default_rules_path())
         self.health = HealthState(
             version=version,
             rules_version=rules.version,
@@ -96,6 +125,9 @@ class Agent:
             wall_clock=wall_clock,
         )
         self.spool = Spool(config.spool_dir, config.spool_max_bytes)
+        self.shipper: Shipper | None = None
+        if config.shipping_enabled:
+            self.shipper = Shipper(config, self.spool, transport=transport, clock=clock, wall_clock=wall_clock)
         self.offsets = OffsetStore(config.state_dir)
         self.tailers: dict[str, FileTailer] = {}
         self.http: HealthServer | None = None
@@ -194,6 +226,10 @@ class Agent:
         self._next_prune = now + PRUNE_SECONDS
         self._save_offsets()
         self._started = True
+        if self.shipper is not None:
+            self.shipper.start()
+        else:
+            log.info("shipping disabled (collector_url is not set): records stay in the spool")
         for rule in self.inactive_rules:
             log.info("rule %s inactive: source %r is not configured", rule.id, rule.source)
 
@@ -232,6 +268,8 @@ class Agent:
             self._append([self._heartbeat("stop")])
             self._save_offsets()
             self._started = False
+        if self.shipper is not None:
+            self.shipper.stop()
         self.spool.close()
         for tailer in self.tailers.values():
             tailer.close()
@@ -297,8 +335,11 @@ class Agent:
         return record
 
     def _envelope(self, kind: str) -> dict[str, Any]:
+        seq, self._seq = self._seq, self._seq + 1
         return {
             "type": kind,
+            "boot": self.boot,
+            "seq": seq,
             "time": rfc3339(self._wall()),
             "client": self.config.client,
             "tier": self.config.tier,
@@ -309,14 +350,40 @@ class Agent:
 
     def _heartbeat(self, event: str) -> dict[str, Any]:
         record = self._envelope("heartbeat")
+        bans_active, firewall = self._firewall()
+        shipper = self.shipper
+        dropped = {"alert": 0, "heartbeat": 0, **self.spool.dropped_counts()}
         record.update(
             event=event,
             status=self.health.status(),
             uptime_seconds=round(self.health.uptime(), 3),
+            interval_seconds=self.config.heartbeat_interval_seconds,
+            rules_digest=self.rules_digest,
             last_error=self.health.last_error,
+            spool_records=shipper.pending_records() if shipper is not None else self.spool.record_count,
+            spool_bytes=self.spool.size_bytes,
+            dropped=dropped,
+            quarantined=shipper.quarantined if shipper is not None else 0,
+            bans_active=bans_active,
+            firewall=firewall,
+            shipper=({**shipper.stats(), "last_error": shipper.last_error} if shipper is not None else None),
             counters=self.counters(),
         )
         return record
+
+    def _firewall(self) -> tuple[int | None, dict[str, dict[str, int]] | None]:
+        """Bans active and drop counters, from one bounded nft call; (None, None) when unknown."""
+        if self.firewall_stats is None:
+            return None, None
+        try:
+            stats = self.firewall_stats()
+        except FirewallError as exc:
+            if str(exc) != self._firewall_error:  # once per distinct problem, not per heartbeat
+                log.warning("heartbeat without firewall figures: %s", exc)
+                self._firewall_error = str(exc)
+            return None, None
+        self._firewall_error = None
+        return stats.bans_active, stats.counters
 
     def counters(self) -> dict[str, Any]:
         lines = self.registry.get("sentry_agent_lines_total")
@@ -348,3 +415,11 @@ class Agent:
             return
         self._offsets_dirty = False
         self._next_offset_save = self._clock() + OFFSET_SAVE_SECONDS
+
+
+def _file_sha256(path: object) -> str | None:
+    try:
+        with open(str(path), "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None

@@ -9,8 +9,10 @@ On-disk format (the contract for a future shipper):
   ``"heartbeat"``. Readers must ignore a final line without ``\\n`` (a write in progress) and skip lines that
   do not parse. :func:`iter_records` does both.
 - Only the highest-numbered segment is appended to; when it passes the segment size a new one is started, and
-  each agent start begins a new segment. A shipper may delete any segment but the newest once it has shipped
-  it completely.
+  each agent start begins a new segment (so one segment holds the records of one agent run only). A segment
+  that is not the active one never grows again. The shipper reads segments through :meth:`Spool.read_segment`
+  and deletes one it shipped completely with :meth:`Spool.delete_shipped`, both under the spool's lock, so a
+  compaction never runs halfway through either; the active segment is never deleted.
 - Every :meth:`Spool.append` batch is written, flushed and fsync'ed before it returns, and new segment files
   are made durable with an fsync of the directory, so an acknowledged record survives a crash.
 
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["Spool", "SpoolError", "iter_records", "segment_paths"]
+__all__ = ["SegmentInfo", "SegmentRead", "Spool", "SpoolError", "iter_records", "segment_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +49,33 @@ class SpoolError(Exception):
     """A batch could not be written (it is counted as dropped)."""
 
 
+@dataclass(frozen=True)
+class SegmentRead:
+    """Complete lines read from a segment; ``closed``: nothing will ever be appended to it."""
+
+    data: bytes
+    closed: bool
+    generation: int
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """A segment as the shipper sees it: ``active`` means the agent may still append to it."""
+
+    name: str
+    size: int
+    records: int
+    active: bool
+    generation: int
+
+
 @dataclass
 class _Segment:
     seq: int
     path: Path
     size: int = 0
     counts: Counter[str] = field(default_factory=Counter)
+    generation: int = 0  # +1 per compaction rewrite: byte offsets into older generations are meaningless
 
     @property
     def non_alerts(self) -> int:
@@ -171,6 +194,54 @@ class Spool:
         with self._lock:
             return dict(self.dropped)
 
+    @property
+    def record_count(self) -> int:
+        """Complete records in the spool's segments (shipped ones included until their segment is deleted)."""
+        with self._lock:
+            return sum(s.records for s in self._segments)
+
+    # -- shipping --------------------------------------------------------------------------------------
+
+    def segments(self) -> list[SegmentInfo]:
+        """The segments, oldest first."""
+        with self._lock:
+            return [SegmentInfo(s.name, s.size, s.records, s is self._active, s.generation) for s in self._segments]
+
+    def read_segment(self, name: str, offset: int = 0, generation: int = 0) -> SegmentRead | None:
+        """The complete lines of segment ``name`` from byte ``offset`` on; None when the segment is gone.
+
+        ``offset`` counts in ``generation`` of the segment; when a compaction has rewritten it since (heartbeats
+        stripped, so offsets moved), the whole segment is returned instead, with its new generation: callers
+        then skip what they already shipped by the records' keys. Under the lock, so a compaction never
+        happens halfway through a read."""
+        with self._lock:
+            seg = next((s for s in self._segments if s.name == name), None)
+            if seg is None:
+                return None
+            if generation != seg.generation:
+                offset = 0
+            try:
+                with open(seg.path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read(max(0, seg.size - offset))
+            except FileNotFoundError:
+                return None
+            read = SegmentRead(data, seg is not self._active, seg.generation)
+        end = read.data.rfind(b"\n") + 1
+        return SegmentRead(read.data[:end], read.closed, read.generation)
+
+    def delete_shipped(self, name: str) -> bool:
+        """Delete a closed segment whose every record was shipped (not counted as dropped).
+
+        Returns False, deleting nothing, for the active segment or one that is already gone."""
+        with self._lock:
+            seg = next((s for s in self._segments if s.name == name), None)
+            if seg is None or seg is self._active:
+                return False
+            self._delete(seg, count=False)
+            _fsync_dir(self.directory)
+            return True
+
     def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Write a batch durably; raises SpoolError (after counting the batch as dropped) on I/O failure."""
         if not records:
@@ -272,6 +343,7 @@ class Spool:
         _fsync_dir(self.directory)
         seg.size = sum(len(line) for line in kept)
         seg.counts = Counter({ALERT: len(kept)})
+        seg.generation += 1
 
     def _delete(self, seg: _Segment, *, count: bool = True) -> None:
         if count:

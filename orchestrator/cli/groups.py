@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import click
 
-from . import audit, client, demo, exec_, hosts, lab, ledger, preflight, provision, release, rollout, training
+from . import (
+    audit,
+    client,
+    collector,
+    demo,
+    exec_,
+    fleet,
+    hosts,
+    lab,
+    ledger,
+    preflight,
+    provision,
+    release,
+    rollout,
+    training,
+)
 
 BUILT: list[click.Command] = [
     lab.lab,
@@ -19,6 +34,8 @@ BUILT: list[click.Command] = [
     ledger.ledger,
     audit.audit,
     demo.demo,
+    collector.collector,
+    fleet.fleet,
 ]
 
 

@@ -14,7 +14,20 @@ import datetime as _dt
 import json
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -281,3 +294,77 @@ class Audit(Base):
     hosts: Mapped[dict[str, Any]]
     bundle_path: Mapped[str] = mapped_column(Text)
     bundle_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class CollectorToken(Base):
+    """A client's collector bearer token, by its sha256 only: the token itself lives in the client's vault.
+    A client has at most one live (unrevoked) token; revoked rows stay for history."""
+
+    __tablename__ = "collector_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(100), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[_dt.datetime]
+    revoked_at: Mapped[_dt.datetime | None]
+
+
+class TelemetryAlert(Base):
+    """One alert as an agent reported it. (client, host, boot, seq) is the idempotency key; ``host_time`` is the
+    host's clock, ``received_at`` the collector's (the one that orders and ages records); ``raw`` the record."""
+
+    __tablename__ = "telemetry_alerts"
+    __table_args__ = (
+        UniqueConstraint("client", "host", "boot", "seq"),
+        Index("ix_telemetry_alerts_client_received_at", "client", "received_at"),
+        Index("ix_telemetry_alerts_client_host_received_at", "client", "host", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    boot: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    host_time: Mapped[_dt.datetime]
+    received_at: Mapped[_dt.datetime]
+    rule: Mapped[str | None] = mapped_column(String(128))
+    source: Mapped[str | None] = mapped_column(String(128))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int | None]
+    action: Mapped[str | None] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str | None] = mapped_column(String(64))
+    rules_version: Mapped[str | None] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any]]
+
+
+class TelemetryHeartbeat(Base):
+    """One heartbeat as an agent reported it; keyed and timed like :class:`TelemetryAlert`."""
+
+    __tablename__ = "telemetry_heartbeats"
+    __table_args__ = (
+        UniqueConstraint("client", "host", "boot", "seq"),
+        Index("ix_telemetry_heartbeats_client_received_at", "client", "received_at"),
+        Index("ix_telemetry_heartbeats_client_host_received_at", "client", "host", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    boot: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    host_time: Mapped[_dt.datetime]
+    received_at: Mapped[_dt.datetime]
+    event: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[str | None] = mapped_column(String(64))
+    rules_digest: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str | None] = mapped_column(String(32))
+    uptime_seconds: Mapped[float | None] = mapped_column(Float)
+    interval_seconds: Mapped[float | None] = mapped_column(Float)
+    spool_records: Mapped[int | None]
+    spool_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    dropped_alerts: Mapped[int | None]
+    dropped_heartbeats: Mapped[int | None]
+    quarantined: Mapped[int | None]
+    bans_active: Mapped[int | None]
+    raw: Mapped[dict[str, Any]]

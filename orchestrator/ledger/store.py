@@ -48,6 +48,7 @@ from .records import (
     RunRecord,
 )
 from .rollouts import RolloutsMixin
+from .telemetry import TelemetryMixin
 from .trainings import TrainingMixin
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class _Tx:
         return row
 
 
-class Ledger(RolloutsMixin, RolloutLocksMixin, TrainingMixin, AuditsMixin):
+class Ledger(RolloutsMixin, RolloutLocksMixin, TrainingMixin, AuditsMixin, TelemetryMixin):
     """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`.
 
     Clients, hosts, runs, releases and events are here; rollouts (:mod:`.rollouts`), rollout locks

@@ -45,7 +45,7 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert cfg.ban_command_enabled is True
     assert cfg.spool_dir == Path("/var/spool/sentry-agent")
     assert cfg.spool_max_bytes == 10 * 1024 * 1024
-    assert cfg.heartbeat_interval_seconds == 60
+    assert cfg.heartbeat_interval_seconds == 30
     assert cfg.state_dir == Path("/var/lib/sentry-agent")
     assert [str(n) for n in cfg.never_ban] == ["127.0.0.0/8", "::1/128"]
     assert cfg.sources[0].name == "game"
@@ -159,3 +159,39 @@ def test_collector_token_is_accepted_and_never_shown() -> None:
         assert "12345678" not in str(exc)
     else:
         raise AssertionError("a non-string token must be refused")
+
+
+def test_collector_settings_are_validated_strictly() -> None:
+    from sentry_agent.config import ConfigError, parse_config
+
+    base = {"client": "c", "tier": "t", "host": "h", "sources": [{"name": "game", "path": "/var/log/g.log"}]}
+    wired = {
+        **base,
+        "collector_url": "https://10.213.0.1:8443",
+        "collector_cert_sha256": "ab" * 32,
+        "collector_token": "TOKEN-123456789",
+    }
+    config = parse_config({**wired, "ship_interval_seconds": 1, "collector_timeout_seconds": 3})
+    assert config.shipping_enabled and config.collector_address == ("10.213.0.1", 8443)
+    assert (config.ship_interval_seconds, config.collector_timeout_seconds) == (1.0, 3.0)
+    assert parse_config({**wired, "collector_url": "https://[::1]:9443/"}).collector_address == ("::1", 9443)
+    assert not parse_config(base).shipping_enabled
+    bad = [
+        ({"collector_url": "http://10.213.0.1:8443"}, r"^collector_url: must look like https://ADDR:PORT"),
+        ({"collector_url": "https://10.213.0.1"}, r"^collector_url: "),
+        ({"collector_url": "https://10.213.0.1:70000"}, r"^collector_url: "),
+        ({"collector_url": "https://h:1/v1/ingest"}, r"^collector_url: "),
+        ({"collector_cert_sha256": "AB" * 32}, r"^collector_cert_sha256: must be 64 lowercase hex"),
+        ({"collector_cert_sha256": ""}, r"^collector_cert_sha256: required when collector_url is set"),
+        ({"collector_token": ""}, r"^collector_token: required when collector_url is set"),
+        ({"ship_interval_seconds": 0}, r"^ship_interval_seconds: must be between"),
+        ({"collector_timeout_seconds": "10"}, r"^collector_timeout_seconds: must be a number"),
+        ({"quarantine_max_bytes": 10}, r"^quarantine_max_bytes: must be between"),
+    ]
+    for change, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            parse_config({**wired, **change})
+    # The token never appears in an error, even a wrong one next to it.
+    with pytest.raises(ConfigError) as info:
+        parse_config({**wired, "collector_url": "nope"})
+    assert "TOKEN-123456789" not in str(info.value)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sentry_agent import default_rules_path
 from sentry_agent.ban import BanError
 from sentry_agent.config import AgentConfig, parse_config
 from sentry_agent.daemon import Agent
 from sentry_agent.detect import IPAddress
+from sentry_agent.firewall import FirewallError, FirewallStats
 from sentry_agent.rules import RuleSet, parse_rules
 from sentry_agent.spool import iter_records
 
@@ -271,3 +275,57 @@ def test_unreadable_source_is_an_error_not_a_crash(
         assert agent.health.last_error is not None and "source game: cannot read" in agent.health.last_error
     finally:
         agent.shutdown()
+
+
+def test_every_record_carries_its_idempotency_key(
+    config_dict: dict[str, Any], log_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    config, rules = build(config_dict, rule_overrides={"game-bruteforce": {"threshold": 3}})
+    first = Agent(config, rules, "1.0.0", ban_func=recorder, clock=clock, firewall_stats=lambda: FirewallStats(0))
+    first.start()
+    append(log_path, failed_logins("203.0.113.7", 3))
+    first.run_once()
+    first.shutdown()
+    second = Agent(config, rules, "1.0.0", ban_func=recorder, clock=clock, firewall_stats=lambda: FirewallStats(0))
+    second.start()
+    second.shutdown()
+    written = list(iter_records(config.spool_dir))
+    by_boot: dict[str, list[int]] = {}
+    for r in written:
+        assert re.fullmatch(r"[0-9a-f]{32}", r["boot"])
+        by_boot.setdefault(r["boot"], []).append(r["seq"])
+    assert list(by_boot) == [first.boot, second.boot] and first.boot != second.boot
+    assert by_boot[first.boot] == [0, 1, 2]  # start heartbeat, alert, stop heartbeat: in write order
+    assert by_boot[second.boot] == [0, 1]
+
+
+def test_heartbeat_reports_what_the_fleet_view_needs(
+    config_dict: dict[str, Any], log_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    stats = FirewallStats(bans_active=2, counters={"banned_v4": {"packets": 7, "bytes": 420}})
+    config, rules = build(config_dict, heartbeat_interval_seconds=15)
+    agent = Agent(config, rules, "1.0.0", ban_func=recorder, clock=clock, firewall_stats=lambda: stats)
+    agent.start()
+    agent.shutdown()
+    beat = records(agent, "heartbeat")[0]
+    assert beat["interval_seconds"] == 15
+    assert beat["rules_digest"] == hashlib.sha256(default_rules_path().read_bytes()).hexdigest()
+    assert beat["bans_active"] == 2 and beat["firewall"] == {"banned_v4": {"packets": 7, "bytes": 420}}
+    assert beat["dropped"] == {"alert": 0, "heartbeat": 0}
+    assert beat["quarantined"] == 0 and beat["spool_records"] == 0 and beat["spool_bytes"] == 0
+    assert beat["shipper"] is None  # no collector_url: shipping disabled
+
+
+def test_heartbeat_without_readable_firewall_says_null(
+    config_dict: dict[str, Any], log_path: Path, clock: FakeClock, recorder: Recorder
+) -> None:
+    def broken() -> FirewallStats:
+        raise FirewallError("nft timed out after 5s listing the firewall table")
+
+    config, rules = build(config_dict)
+    agent = Agent(config, rules, "1.0.0", ban_func=recorder, clock=clock, firewall_stats=broken)
+    agent.start()
+    agent.shutdown()
+    beat = records(agent, "heartbeat")[0]
+    assert beat["bans_active"] is None and beat["firewall"] is None
+    assert beat["status"] == "ok"  # heartbeats go on; the firewall's own health is audited elsewhere

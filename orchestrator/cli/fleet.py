@@ -1,0 +1,70 @@
+"""``sentryctl fleet``: what the agents report, from the collector's records in the ledger."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from .. import fleet as fleet_view
+from .context import AppContext, pass_app
+from .options import client_option, json_option
+
+
+@click.group()
+def fleet() -> None:
+    """The fleet as its agents report it: online, silent (no heartbeat for 3 intervals) or never seen."""
+
+
+@fleet.command()
+@click.option("--client", "-c", metavar="NAME", help="Only this client's hosts.")
+@json_option
+@pass_app
+def status(app: AppContext, client: str | None, as_json: bool) -> None:
+    """Per host: last heartbeat and its age, agent version, rules digest, spool depth, alerts in the last hour."""
+    rows = fleet_view.status(app.ledger, client)
+    if as_json:
+        app.emit_json([r.__dict__ for r in rows])
+        return
+    table = Table("client", "host", "state", "last heartbeat (UTC)", "age", "version", "rules", "spool", "alerts 1h")
+    for r in rows:
+        colour = {"online": "green", "silent": "red"}.get(r.state, "yellow")
+        table.add_row(
+            r.client,
+            r.host,
+            f"[{colour}]{r.state}[/{colour}]",
+            r.last_heartbeat.strftime("%Y-%m-%d %H:%M:%S") if r.last_heartbeat else "",
+            f"{r.age_seconds:.0f}s" if r.age_seconds is not None else "",
+            r.version or "",
+            (r.rules_digest or "")[:12],
+            "" if r.spool_records is None else str(r.spool_records),
+            str(r.alerts_last_hour),
+        )
+    app.out.print(table)
+
+
+@fleet.command()
+@client_option
+@click.option("--host", metavar="NAME", help="Only this host.")
+@click.option("--since", default="1h", show_default=True, metavar="DURATION", help="e.g. 15m, 1h, 7d.")
+@click.option("--limit", "-n", type=click.IntRange(1), default=1000, show_default=True, help="Newest N alerts.")
+@json_option
+@pass_app
+def alerts(app: AppContext, client: str, host: str | None, since: str, limit: int, as_json: bool) -> None:
+    """The alerts as the agents reported them, oldest first (by the collector's receive time)."""
+    found = fleet_view.alerts(app.ledger, client, host=host, since=fleet_view.parse_duration(since), limit=limit)
+    if as_json:
+        app.emit_json([{**a.__dict__, "raw": dict(a.raw)} for a in found])
+        return
+    table = Table("received (UTC)", "host time (UTC)", "host", "rule", "ip", "count", "action", "severity")
+    for a in found:
+        table.add_row(
+            a.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            a.host_time.strftime("%Y-%m-%d %H:%M:%S"),
+            a.host,
+            a.rule or "",
+            a.ip or "",
+            "" if a.count is None else str(a.count),
+            a.action or "",
+            a.severity,
+        )
+    app.out.print(table)
