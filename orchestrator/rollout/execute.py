@@ -147,8 +147,14 @@ class Executor:
 
     def _finish(self) -> None:
         """Name what the rollout did not do: hosts without the release (kept pending) and clients still held."""
-        missed = [h for h in self._hosts() if h.wave >= 0 and h.status in (*FAILED, "deferred", "pending")]
-        missed = [h for h in missed if h.client not in self.held]
+        planned = {(h.client, h.host) for h in self.plan.hosts}  # stored waves and caught-up clients alike
+        missed = [
+            h
+            for h in self._hosts()
+            if (h.client, h.host) in planned
+            and h.client not in self.held
+            and h.status in (*FAILED, "deferred", "pending")
+        ]
         lines = []
         for h in missed:
             why = str(h.detail.get("why") or h.status)
