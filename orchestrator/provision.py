@@ -1,18 +1,29 @@
-"""Provisioning: preflight every host, converge the stack its tier calls for, record what each host runs."""
+"""Provisioning: preflight every host, converge the stack its tier calls for, record what each host runs.
+
+Provisioning never moves a host off the release it runs: each host is converged with the release the ledger says
+it runs, taken from the signed catalog and verified before any SSH connection. The agent built from this tree
+(:func:`dev_bundle`) goes only to a host with no release yet (the first install), or to every host when
+``release=`` asks for a catalog release, which obeys the rollout's rules (no downgrade, the release's minimum
+previous version). Hosts that run different releases are converged in one run per release.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import __version__, inventory, paths, releases, secrets
 from .bookkeeping import ensure_client
-from .ledger import HostResult, Ledger
+from .errors import OrchestratorError
+from .ledger import Ledger
 from .preflight import PreflightReport, Thresholds, preflight
-from .runner import Cancellation, EventCallback, RunRequest, RunResult, new_run_id, run_playbook
+from .rollout.gather import release_input
+from .rollout.plan import HostInput, skip_reason
+from .runner import Cancellation, EventCallback, RunRequest, RunResult
+from .runs import record_releases, run_recorded
 from .settings import Settings
 from .tiers import get_tier
 
@@ -23,16 +34,44 @@ STACK_TAGS = ("baseline", "firewall", "ids", "agent")
 class ProvisionResult:
     client: str
     preflight: PreflightReport
-    bundle: releases.Bundle
-    run: RunResult | None = None  # None when preflight stopped the run before it started
+    targets: Mapping[str, releases.Bundle]  # host -> the agent release it was converged with
+    runs: tuple[RunResult, ...] = ()  # empty when preflight stopped the run before it started
+    reasons: Mapping[str, str] | None = None  # failed host -> its failing task and message
 
     @property
     def ok(self) -> bool:
-        return self.preflight.ok and self.run is not None and self.run.ok
+        return self.preflight.ok and bool(self.runs) and all(r.ok for r in self.runs)
+
+    @property
+    def bundle(self) -> releases.Bundle:
+        """The release of the first host (every host's, in the usual case of one release per client)."""
+        return self.targets[min(self.targets)]
+
+    @property
+    def releases(self) -> dict[str, str]:
+        return {h: b.version for h, b in sorted(self.targets.items())}
+
+    @property
+    def run(self) -> RunResult | None:
+        """The runs as one result (one run per release; mostly there is only one)."""
+        if not self.runs:
+            return None
+        if len(self.runs) == 1:
+            return self.runs[0]
+        first = self.runs[0]
+        bad = next((r for r in self.runs if r.status != "successful"), first)
+        return RunResult(
+            run_id="+".join(r.run_id for r in self.runs),
+            status=bad.status,
+            rc=max(r.rc for r in self.runs),
+            hosts={h: o for r in self.runs for h, o in r.hosts.items()},
+            artifact_dir=bad.artifact_dir,
+            stats_seen=all(r.stats_seen for r in self.runs),
+        )
 
 
 def dev_bundle(settings: Settings) -> releases.Bundle:
-    """The agent release built from this tree's agent/ (until the release catalog provides one).
+    """The agent release built from this tree's agent/ (for hosts that run no release yet).
 
     Built in a private folder and renamed into place: two provisions at once (two clients) would otherwise write
     the same temporary file and one of them would fail. The bytes are deterministic, so either rename wins."""
@@ -68,6 +107,55 @@ def site_request(
     )
 
 
+def choose_releases(
+    settings: Settings, ledger: Ledger, inv: inventory.Inventory, hosts: Sequence[str], release: str | None
+) -> dict[str, releases.Bundle]:
+    """The agent release each host is converged with; every catalog release is verified here, before any SSH.
+
+    Raises :class:`OrchestratorError` for a host that runs a release the catalog cannot vouch for, and for a
+    ``release`` that a host may not take (a downgrade, or below the release's minimum previous version)."""
+    known = ledger.client(inv.client) is not None
+    running = {r.host: r.release_version for r in ledger.host_releases(inv.client)} if known else {}
+    if release is not None:
+        chosen = releases.verify_release(release, settings.home)
+        wanted = release_input(chosen)
+        refused = []
+        for host in hosts:
+            why = skip_reason(wanted, HostInput(inv.client, host, running.get(host)), rollback=False)
+            if why is not None and running.get(host) != chosen.version:
+                refused.append(f"{host} ({why})")
+        if refused:
+            raise OrchestratorError(
+                f"release {chosen.version} cannot go to {', '.join(refused)}; nothing was changed",
+                hint="provision those hosts without --release (they keep their release), or roll back first",
+            )
+        return dict.fromkeys(hosts, chosen.as_bundle())
+    tree: releases.Bundle | None = None
+    verified: dict[str, releases.Bundle] = {}
+    out: dict[str, releases.Bundle] = {}
+    for host in hosts:
+        version = running.get(host)
+        if version is None or (version not in verified and not _in_catalog(settings, version)):
+            tree = tree or dev_bundle(settings)
+            if version is not None and version != tree.version:
+                raise OrchestratorError(
+                    f"host {host} of {inv.client} runs release {version}, which is not in the release catalog; "
+                    "nothing was changed",
+                    hint=f"restore it under {releases.catalog_dir(settings.home)} or choose one with --release V",
+                )
+            # No release yet (first install), or the tree's own version that an earlier provision installed.
+            out[host] = tree
+            continue
+        if version not in verified:
+            verified[version] = releases.verify_release(version, settings.home).as_bundle()
+        out[host] = verified[version]
+    return out
+
+
+def _in_catalog(settings: Settings, version: str) -> bool:
+    return (releases.catalog_dir(settings.home) / version).is_dir()
+
+
 def provision(
     settings: Settings,
     client: str,
@@ -77,43 +165,35 @@ def provision(
     dry_run: bool = False,
     tags: Sequence[str] = (),
     limits: Thresholds | None = None,
+    release: str | None = None,
     on_event: EventCallback | None = None,
     cancel: Cancellation | None = None,
 ) -> ProvisionResult:
     inv = inventory.load(settings.inventories, client)
     hosts = inv.select(limit)  # an unknown host fails here, before anything runs
     tier = get_tier(inv.tier or "")
-    bundle = dev_bundle(settings)
+    targets = choose_releases(settings, ledger, inv, [h.name for h in hosts], release)
     report = preflight(inv, hosts, limits)
     if not report.ok:
-        return ProvisionResult(client, report, bundle)
+        return ProvisionResult(client, report, targets)
     ensure_client(ledger, inv)
-    request = site_request(settings, inv, bundle, limit=limit, dry_run=dry_run, tags=tags)
-    request = replace(request, run_id=new_run_id(request.label))
-    assert request.run_id is not None
     kind = "check" if dry_run else "provision"
-    summary = {"hosts": [h.name for h in hosts], "release": bundle.version, "sha256": bundle.sha256, "tags": list(tags)}
-    ledger.start_run(kind, client, summary, uid=request.run_id)
-    try:
-        result = run_playbook(request, settings, on_event=on_event, cancel=cancel)
-    except BaseException:
-        ledger.finish_run(request.run_id, "cancelled")
-        raise
-    ledger.finish_run(
-        result.run_id,
-        "succeeded" if result.ok else "failed",
-        {h: HostResult(o.status, None, o.to_json()) for h, o in result.hosts.items()},
-    )
     agent_applied = "agent" in tier.components and (not tags or "agent" in tags)
-    if not dry_run and agent_applied:
-        for host, outcome in sorted(result.hosts.items()):
-            if outcome.status in ("ok", "changed"):
-                ledger.set_host_release(
-                    client,
-                    host,
-                    stack_version=__version__,
-                    release_version=bundle.version,
-                    release_track=bundle.track,
-                    run_uid=result.run_id,
-                )
-    return ProvisionResult(client, report, bundle, result)
+    groups: dict[str, list[str]] = {}
+    for host, bundle in targets.items():
+        groups.setdefault(bundle.sha256, []).append(host)
+    runs: list[RunResult] = []
+    reasons: dict[str, str] = {}
+    for names in sorted(groups.values()):
+        bundle = targets[names[0]]
+        request = site_request(settings, inv, bundle, limit=",".join(sorted(names)), dry_run=dry_run, tags=tags)
+        summary = {"hosts": sorted(names), "release": bundle.version, "sha256": bundle.sha256, "tags": list(tags)}
+        result, failed = run_recorded(
+            settings, ledger, request, kind=kind, client=client, summary=summary, on_event=on_event, cancel=cancel
+        )
+        runs.append(result)
+        reasons.update(failed)
+        if not dry_run and agent_applied:
+            done = [h for h, o in result.hosts.items() if o.status in ("ok", "changed")]
+            record_releases(ledger, client, done, bundle, result.run_id)
+    return ProvisionResult(client, report, targets, tuple(runs), reasons)

@@ -30,7 +30,10 @@ FORMAT = "sentry-audit-bundle/1"
 
 def _files(root: Path) -> list[str]:
     return sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name not in (MANIFEST, SIGNATURE)
+        name
+        for name in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        # Only the top-level pair is the seal; a MANIFEST.json deeper down is an ordinary file, checked like any.
+        if name not in (MANIFEST, SIGNATURE)
     )
 
 

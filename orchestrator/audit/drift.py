@@ -69,6 +69,7 @@ def converge_check(
 
 def _changes(run: RunResult, names: Sequence[str]) -> dict[str, tuple[Change, ...] | str]:
     found: dict[str, list[Change]] = {n: [] for n in names}
+    failures: dict[str, str] = {}
     events_dir = run.artifact_dir / "job_events"
     for path in sorted(events_dir.glob("*.json"), key=_counter):
         event = json.loads(path.read_text(encoding="utf-8"))
@@ -76,12 +77,21 @@ def _changes(run: RunResult, names: Sequence[str]) -> dict[str, tuple[Change, ..
         host, res = data.get("host"), data.get("res") or {}
         if event.get("event") == "runner_on_ok" and host in found and res.get("changed"):
             found[host].append(Change(str(data.get("task", "?")), render_diff(res.get("diff"))))
+        failing = event.get("event") in ("runner_on_failed", "runner_on_unreachable")
+        if failing and host in found and not data.get("ignore_errors"):
+            message = " ".join(str(res.get("msg") or res.get("stderr") or "").split())[:400]
+            failures[host] = f"task {data.get('task', '?')!r} failed: {message or 'no message'}"
     out: dict[str, tuple[Change, ...] | str] = {}
     for name in names:
         outcome = run.hosts.get(name)
         if outcome is None or outcome.status in ("failed", "unreachable"):
             state = outcome.status if outcome else "not reached"
-            out[name] = f"check-mode run {state} (see {run.artifact_dir / 'stdout'})"
+            # Keep the reason and every change found before the failure: the report must never say "nothing".
+            why = failures.get(name, "no failing task recorded")
+            seen = "; ".join(c.task for c in found[name][:8]) or "none before the failure"
+            out[name] = (
+                f"check-mode run {state}: {why}; changes found before it: {seen} (see {run.artifact_dir / 'stdout'})"
+            )
         else:
             out[name] = tuple(found[name])
     return out

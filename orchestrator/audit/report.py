@@ -104,7 +104,9 @@ def _env() -> jinja2.Environment:
 
 
 def report_html(outcome: AuditOutcome) -> str:
-    hosts: list[HostReport] = [outcome.hosts[n] for n in sorted(outcome.hosts)]
+    # Hosts with findings first (could not audit, drift), then the compliant ones; by name within each.
+    order = {"error": 0, "drift": 1}
+    hosts: list[HostReport] = sorted(outcome.hosts.values(), key=lambda h: (order.get(h.status, 2), h.host))
     return (
         _env()
         .get_template("audit/report.html.j2")

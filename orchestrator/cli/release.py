@@ -142,19 +142,29 @@ def show(app: AppContext, version: str, as_json: bool) -> None:
 
 @release.command()
 @click.argument("release_ref", metavar="FILE_OR_VERSION")
+@json_option
 @pass_app
-def verify(app: AppContext, release_ref: str) -> None:
+def verify(app: AppContext, release_ref: str, as_json: bool) -> None:
     """Check a release offline: its signature, every file against its manifest, and its catalog record.
 
-    Exits 0 with 'verified: ...', or 1 with the one thing that is wrong.
+    Exits 0 with 'verified: ...', or 1 with the one thing that is wrong (with --json: {"verified": false,
+    "error": ...} on stdout as well).
 
     \b
     Example:
       sentryctl release verify 1.4.2
       sentryctl release verify ./sentry-agent-1.4.2.tar.gz    # its .sig must sit beside it
     """
-    found = releases.verify_release(release_ref, app.settings.home)
+    try:
+        found = releases.verify_release(release_ref, app.settings.home)
+    except releases.ReleaseError as exc:
+        if as_json:
+            app.emit_json({"verified": False, "release": release_ref, "error": exc.message, "hint": exc.hint})
+        raise
     files = len(found.manifest["files"])
+    if as_json:
+        app.emit_json({"verified": True, "release": release_ref, **found.to_json(manifest=False)})
+        return
     app.out.print(
         f"verified: {found.bundle.name} ({found.track} {found.version}), {files} files, "
         f"sha256 {found.sha256[:16]}, signed by {found.signed_by}"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 import click
 from rich.table import Table
 
+from ..errors import OrchestratorError
 from ..rollout import service
 from ..rollout.execute import RolloutEvent
 from ..rollout.plan import RolloutPlan
@@ -106,38 +107,137 @@ def interruptible(app: AppContext) -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def rollout_json(app: AppContext, uid: str | None, error: OrchestratorError | None) -> dict[str, object]:
+    """The rollout id, its state and each host's result (with why a host failed), for scripts."""
+    record = app.ledger.rollout(uid) if uid else None
+    return {
+        "rollout": uid,
+        "state": record.state if record is not None else None,
+        "ok": error is None,
+        "exit_code": 0 if error is None else error.exit_code,
+        "error": None if error is None else error.message,
+        "hosts": [
+            {
+                "client": h.client,
+                "host": h.host,
+                "wave": h.wave,
+                "status": h.status,
+                "target_version": h.target_version,
+                "previous_version": h.previous_version,
+                "why": h.detail.get("why"),
+            }
+            for h in (record.hosts if record is not None else ())
+        ],
+    }
+
+
+def run_and_report(app: AppContext, as_json: bool, uid_box: list[str], action: Callable[[], str]) -> str:
+    """Run a rollout action; with --json print its outcome whatever happened, then let the error through."""
+    try:
+        uid = action()
+    except OrchestratorError as exc:
+        if as_json:
+            app.emit_json(rollout_json(app, uid_box[0] if uid_box else None, exc))
+        raise
+    if as_json:
+        app.emit_json(rollout_json(app, uid, None))
+    return uid
+
+
 @rollout.command()
 @click.argument("version")
 @clients_option
 @all_option
 @emergency_option
 @yes_option
+@json_option
 @pass_app
 def start(
-    app: AppContext, version: str, clients: tuple[str, ...], all_clients: bool, emergency: str | None, yes: bool
+    app: AppContext,
+    version: str,
+    clients: tuple[str, ...],
+    all_clients: bool,
+    emergency: str | None,
+    yes: bool,
+    as_json: bool,
 ) -> None:
-    """Verify VERSION's signature, plan, and execute wave by wave with gates (exit 1 if it halted)."""
-    _, p, _ = service.make_plan(
+    """Verify VERSION's signature, plan, and execute that plan wave by wave with gates.
+
+    The plan shown is the plan that runs: if the ledger moved before it starts, it refuses. A client with nothing
+    to do is reported and left out; a client outside its maintenance window stays in the rollout and waits.
+
+    \b
+    Exit codes: 0 every host has the release; 1 halted and rolled back, or completed with failures (the hosts
+    named stay pending: 'rollout resume ID' once they answer); 3 waiting for a client's window ('rollout resume').
+    """
+    planned = service.prepare(
         app.settings, app.ledger, version, clients, all_clients=all_clients, emergency_reason=emergency
     )
-    plan_tables(app, p)
-    confirm(yes, f"start rolling out {version} to {len(p.hosts)} host(s)?", what="starting a rollout")
+    if not as_json:
+        plan_tables(app, planned.plan)
+    confirm(yes, f"start rolling out {version} to {len(planned.plan.hosts)} host(s)?", what="starting a rollout")
+    box: list[str] = []
     with interruptible(app) as stop:
-        uid = service.start(
-            app.settings, app.ledger, version, clients, all_clients=all_clients, emergency_reason=emergency,
-            on_event=lambda e: show_event(app, e), stop=stop,
+        uid = run_and_report(
+            app,
+            as_json,
+            box,
+            lambda: service.execute(
+                app.settings, app.ledger, planned, on_event=lambda e: show_event(app, e), stop=stop,
+                on_created=box.append,
+            ),
         )  # fmt: skip
-    app.out.print(f"rollout {uid} completed")
+    if not as_json:
+        app.out.print(f"rollout {uid} completed")
 
 
 @rollout.command()
 @click.argument("uid")
+@yes_option
+@json_option
 @pass_app
-def resume(app: AppContext, uid: str) -> None:
-    """Continue an interrupted rollout; every host is re-checked, not trusted from the bookkeeping."""
+def resume(app: AppContext, uid: str, yes: bool, as_json: bool) -> None:
+    """Carry a rollout on: after an interruption, for hosts kept pending, or for clients whose window opened.
+
+    Every host is re-checked, not trusted from the bookkeeping. Exit codes as for 'rollout start'.
+    """
+    confirm(yes, f"resume rollout {uid}?", what="resuming a rollout")
     with interruptible(app) as stop:
-        service.resume(app.settings, app.ledger, uid, on_event=lambda e: show_event(app, e), stop=stop)
-    app.out.print(f"rollout {uid} completed")
+        run_and_report(
+            app,
+            as_json,
+            [uid],
+            lambda: service.resume(app.settings, app.ledger, uid, on_event=lambda e: show_event(app, e), stop=stop),
+        )
+    if not as_json:
+        app.out.print(f"rollout {uid} completed")
+
+
+@rollout.command("continue")
+@yes_option
+@pass_app
+def continue_(app: AppContext, yes: bool) -> None:
+    """Resume every rollout that waits for a maintenance window (run it from a timer, e.g. every 15 minutes).
+
+    A client whose window is still closed keeps waiting. Exit 0 when nothing waits any more, 3 when some client
+    still waits, 1 when a resumed rollout failed.
+    """
+    confirm(yes, "resume every rollout waiting for a window?", what="continuing rollouts")
+    waiting = [r.uid for r in app.ledger.rollouts(limit=200) if r.state == "waiting_window"]
+    worst: OrchestratorError | None = None
+    for uid in reversed(waiting):
+        app.err.print(f"[bold]-->[/bold] resuming {uid}")
+        try:
+            service.resume(app.settings, app.ledger, uid, on_event=lambda e: show_event(app, e))
+            app.out.print(f"rollout {uid} completed")
+        except OrchestratorError as exc:
+            app.out.print(f"rollout {uid}: {exc.message}")
+            if worst is None or (exc.exit_code == 1 and worst.exit_code != 1):
+                worst = exc
+    if not waiting:
+        app.out.print("no rollout waits for a window")
+    if worst is not None:
+        raise worst
 
 
 @rollout.command()
@@ -170,8 +270,6 @@ def status(app: AppContext, uid: str | None, as_json: bool) -> None:
     """Recent rollouts, or one rollout host by host."""
     records = [app.ledger.rollout(uid)] if uid else app.ledger.rollouts(limit=20)
     if uid and records[0] is None:
-        from ..errors import OrchestratorError
-
         raise OrchestratorError(f"no rollout {uid!r}", hint="list them with 'sentryctl rollout status'")
     if as_json:
         app.emit_json([dataclasses.asdict(r) for r in records if r is not None])

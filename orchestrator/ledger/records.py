@@ -17,13 +17,28 @@ RUN_STATUSES: frozenset[str] = frozenset(("running", "succeeded", "failed", "can
 FINAL_RUN_STATUSES: frozenset[str] = RUN_STATUSES - {"running"}
 TRACKS: frozenset[str] = frozenset(("hotfix", "feature"))
 
-RolloutState = Literal["planned", "running", "halted", "rolling_back", "rolled_back", "completed", "aborted", "failed"]
+RolloutState = Literal[
+    "planned",
+    "running",
+    "halted",
+    "rolling_back",
+    "rolled_back",
+    "completed",
+    "completed_with_failures",
+    "waiting_window",
+    "aborted",
+    "failed",
+]
 # Where a rollout may go from each state. ``running -> running`` and ``rolling_back -> rolling_back`` are resumes
 # after an interruption; every live state can be aborted; the final states go nowhere (a rollback of a finished
 # rollout is a new rollout whose ``parent_uid`` names it, and goes straight from ``planned`` to ``rolling_back``).
+# ``completed_with_failures`` (hosts left without the release, kept pending) and ``waiting_window`` (clients held by
+# their maintenance window) are not final: ``rollout resume`` takes them back to ``running``.
 ROLLOUT_TRANSITIONS: Mapping[str, frozenset[str]] = {
     "planned": frozenset(("running", "rolling_back", "aborted")),
-    "running": frozenset(("running", "halted", "completed", "aborted")),
+    "running": frozenset(("running", "halted", "completed", "completed_with_failures", "waiting_window", "aborted")),
+    "completed_with_failures": frozenset(("running", "aborted")),
+    "waiting_window": frozenset(("running", "aborted")),
     "halted": frozenset(("rolling_back", "aborted")),
     "rolling_back": frozenset(("rolling_back", "rolled_back", "failed", "aborted")),
     "completed": frozenset(),

@@ -1,15 +1,19 @@
 """Executing a rollout: a state machine persisted in the ledger after every step.
 
-Per wave: the window gate, the agent playbook on the wave's hosts (one run per client, in parallel), the
-health gate (every host reports the new version and "ok" within the track's timeout), the smoke gate
-(testinfra), and the failure budget counted across the whole rollout (any failure in the canary halts).
-A failed gate halts the rollout and rolls back exactly the hosts it switched, then verifies them healthy on
-their previous release. Hosts of later waves are never touched. A resumed rollout re-checks every host
-instead of trusting the bookkeeping.
+Per wave and client, the client's own gates (``gates.py``, from its track): ``before`` gates (window, training)
+may hold the client back, the agent playbook runs on the wave's hosts (one run per client, in parallel), the
+judging gates (health, smoke) decide per host, and the budget gate decides whether to halt: a failed canary
+always halts, otherwise a client may lose its budget's share of its own hosts. A halt rolls back exactly the
+hosts the rollout switched, then verifies them healthy on their previous release; later waves are never touched.
+
+A rollout never calls a missed host a success: hosts left without the release end the rollout
+``completed_with_failures`` (kept pending, exit 1), clients held by their window end it ``waiting_window``
+(exit 3); ``rollout resume`` re-checks every host instead of trusting the bookkeeping and carries on.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -18,28 +22,36 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import __version__, paths, remote, secrets
 from ..errors import OrchestratorError, RemoteError
 from ..inventory import Host, Inventory
-from ..ledger import HostResult, Ledger
+from ..ledger import Ledger
+from ..ledger.records import RolloutHostRecord, RolloutLockRecord
 from ..releases import Release, agent_extravars
-from ..runner import RunRequest, new_run_id, run_playbook, tail_stdout
+from ..runner import RunRequest, RunResult
+from ..runs import Engine, default_engine, record_releases, run_recorded
 from ..settings import Settings
-from .plan import PlannedWave, RolloutPlan
-from .probe import Health, wait_healthy
-from .smoke import run_smoke
+from ..tiers import get_tier
+from . import gates as gate_registry
+from .gates import ClientTally, Gate, HostVerdict, WaveContext
+from .plan import HostInput, PlannedWave, RolloutPlan
+from .probe import wait_healthy
 
 log = logging.getLogger(__name__)
 
 FINISHED_OK = "healthy"
 FAILED = ("failed", "unreachable")
 LOCK_STALE_SECONDS = 15 * 60
+HOST_DONE = ("healthy", "skipped")
 
 
 class RolloutHalted(OrchestratorError):
     """Raised when a gate failed: the touched hosts were rolled back (see the message for the outcome)."""
+
+
+class RolloutIncomplete(OrchestratorError):
+    """Raised when a rollout ran to its end but left hosts without the release: they are kept pending."""
 
 
 class RolloutPaused(OrchestratorError):
@@ -59,14 +71,11 @@ class RolloutEvent:
 
 
 EventSink = Callable[[RolloutEvent], None]
+Key = tuple[str, str]
 
 
-@dataclass
-class Tally:
-    """The failure budget's count, across the whole rollout."""
-
-    finished: int = 0
-    failed: int = 0
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -79,31 +88,52 @@ class Executor:
     inventories: Mapping[str, Inventory]
     on_event: EventSink = field(default=lambda e: None)
     stop: threading.Event = field(default_factory=threading.Event)
-    tally: Tally = field(default_factory=Tally)
+    engine: Engine = default_engine
+    registry: Mapping[str, Gate] = field(default_factory=lambda: gate_registry.REGISTRY)
+    clock: Callable[[], dt.datetime] = _now
+    held: dict[str, str] = field(default_factory=dict)  # client -> why its waves wait (window, training)
 
     # ---- the main loop --------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> None:
         self.ledger.set_rollout_state(self.uid, "running", {"resumed": resume, "pid": os.getpid()})
         statuses = self._recheck() if resume else {}
-        for wave in self.plan.waves:
-            todo = [h for h in wave.hosts if statuses.get((h.client, h.host)) != FINISHED_OK]
+        for w in self.plan.waiting:
+            if w.reason == "window" and not any(h.client == w.client for h in self.plan.hosts):
+                self.held[w.client] = f"waiting for window: {w.detail} (opens {w.until})"
+        tallies = {c: ClientTally(hosts=sum(1 for h in self.plan.hosts if h.client == c)) for c in self.plan.clients}
+        first_wave = {c: min(i for i, w in enumerate(self.plan.waves) if any(h.client == c for h in w.hosts))
+                      for c in self.plan.clients}  # fmt: skip
+        for i, wave in enumerate(self.plan.waves):
+            todo = [
+                h for h in wave.hosts if statuses.get((h.client, h.host)) != FINISHED_OK and h.client not in self.held
+            ]
             if not todo:
-                self.on_event(RolloutEvent("wave", f"{wave.name}: every host already healthy", wave.name))
                 continue
             self._check_not_aborted()
-            todo = self._window_gate(wave, todo)
+            todo = self._before_gates(wave, todo)
+            if not todo:
+                continue
             self.on_event(RolloutEvent("wave", f"{wave.name}: {len(todo)} host(s)", wave.name))
             touched = self._apply(wave, todo)
-            healthy, failed = self._gates(wave, touched)
-            self.tally.finished += len(healthy) + len(failed)
-            self.tally.failed += len(failed)
-            if failed and (
-                wave.index == 0 or self.plan.failure_budget.exceeded(self.tally.finished, self.tally.failed)
-            ):
-                gate = "canary" if wave.index == 0 else "failure budget"
-                self._halt_and_roll_back(wave, gate, failed)
-            if failed:
-                self.on_event(RolloutEvent("gate", f"{len(failed)} failure(s) within the failure budget", wave.name))
+            verdicts = self._judge(wave, touched)
+            halts = []
+            for client in sorted({h.client for h in todo}):
+                failed_here = [h for h in todo if h.client == client and not verdicts[(client, h.host)].ok]
+                tally = tallies[client]
+                tally.finished += sum(1 for h in todo if h.client == client)
+                tally.failed += len(failed_here)
+                tally.canary_failed |= bool(failed_here) and i == first_wave[client]
+                for gate in gate_registry.of_client(self.plan.gates_of(client).gates, "after", self.registry):
+                    why = gate.halt(self._context(client), tally)
+                    if why is not None:
+                        halts.append((client, why, failed_here))
+                        break
+                if failed_here and not any(c == client for c, _, _ in halts):
+                    self.on_event(
+                        RolloutEvent("gate", f"{len(failed_here)} failure(s) within the budget", wave.name, client)
+                    )
+            if halts:
+                self._halt_and_roll_back(wave, halts)
             self.ledger.heartbeat_rollout_locks(self.uid)
             if wave is not self.plan.waves[-1] and self.plan.soak_seconds:
                 self.on_event(
@@ -113,9 +143,44 @@ class Executor:
                     raise RolloutPaused(
                         f"rollout {self.uid} interrupted", hint=f"resume it: sentryctl rollout resume {self.uid}"
                     )
-        self.ledger.set_rollout_state(
-            self.uid, "completed", {"finished": self.tally.finished, "failed": self.tally.failed}
-        )
+        self._finish()
+
+    def _finish(self) -> None:
+        """Name what the rollout did not do: hosts without the release (kept pending) and clients still held."""
+        planned = {(h.client, h.host) for h in self.plan.hosts}  # stored waves and caught-up clients alike
+        missed = [
+            h
+            for h in self._hosts()
+            if (h.client, h.host) in planned
+            and h.client not in self.held
+            and h.status in (*FAILED, "deferred", "pending")
+        ]
+        lines = []
+        for h in missed:
+            why = str(h.detail.get("why") or h.status)
+            lines.append(f"{h.client}/{h.host} ({why})")
+            self.ledger.set_rollout_host(self.uid, h.client, h.host, "pending", detail={"why": why, "was": h.status})
+        held = dict(sorted(self.held.items()))
+        for client, why in held.items():
+            for h in self._hosts():
+                if h.client == client and h.status in ("pending", "deferred"):
+                    self.ledger.set_rollout_host(self.uid, client, h.host, "deferred", detail={"why": why})
+        detail = {"pending": [f"{h.client}/{h.host}" for h in missed], "waiting": held}
+        if missed:
+            self.ledger.set_rollout_state(self.uid, "completed_with_failures", detail)
+            also = f"; waiting for their window: {', '.join(held)}" if held else ""
+            raise RolloutIncomplete(
+                f"rollout {self.uid} completed with failures: {'; '.join(lines)} did not get "
+                f"{self.release.version} and stay pending{also}",
+                hint=f"once they answer: sentryctl rollout resume {self.uid}",
+            )
+        if held:
+            self.ledger.set_rollout_state(self.uid, "waiting_window", detail)
+            raise RolloutPaused(
+                f"rollout {self.uid} is waiting for window: " + "; ".join(f"{c} ({why})" for c, why in held.items()),
+                hint=f"when it opens: sentryctl rollout resume {self.uid} (or 'rollout continue' from a timer)",
+            )
+        self.ledger.set_rollout_state(self.uid, "completed", detail)
         self.on_event(RolloutEvent("done", f"rollout {self.uid} completed"))
 
     def _check_not_aborted(self) -> None:
@@ -128,142 +193,140 @@ class Executor:
             )
 
     # ---- gates ---------------------------------------------------------------------------------
-    def _window_gate(self, wave: PlannedWave, hosts: Sequence[Any]) -> list[Any]:
-        """A window that closed since planning stops the rollout before this wave (resumable, nothing fails)."""
-        from datetime import UTC, datetime
+    def _context(self, client: str, deadline: float | None = None) -> WaveContext:
+        inv = self.inventories[client]
+        signed = True
+        if "training" in self.plan.gates_of(client).gates:
+            record = self.ledger.training_status(client, self.release.version, self.release.requires_training)
+            signed = record is not None and record.state == "signed_off"
+        return WaveContext(
+            client=client,
+            inventory=inv,
+            release_version=self.release.version,
+            gates=self.plan.gates_of(client),
+            around_the_clock=get_tier(inv.tier or "").around_the_clock,
+            emergency=self.plan.emergency_reason is not None,
+            now=self.clock(),
+            work_dir=self.settings.home / "smoke",
+            training_signed_off=signed,
+            deadline=deadline,
+        )
 
-        from .. import window as windows
-        from ..tiers import get_tier
-
-        if "window" not in self.plan.gates:
-            return list(hosts)
-        now = datetime.now(UTC)
-        closed = []
+    def _before_gates(self, wave: PlannedWave, hosts: Sequence[HostInput]) -> list[HostInput]:
+        """A client whose window closed (or training lapsed) since planning is held; the others go on."""
         for client in sorted({h.client for h in hosts}):
-            inv = self.inventories[client]
-            if self.plan.emergency_reason or get_tier(inv.tier or "").around_the_clock:
-                continue
-            if not windows.parse(str(inv.meta.get("window") or "always")).is_open(now):
-                closed.append(client)
-        if closed:
-            for h in hosts:
-                if h.client in closed:
-                    self.ledger.set_rollout_host(
-                        self.uid, h.client, h.host, "deferred", detail={"reason": "window closed"}
-                    )
-            raise RolloutPaused(
-                f"maintenance window closed for {', '.join(closed)} before wave {wave.name}",
-                hint=f"resume when it opens: sentryctl rollout resume {self.uid}",
-            )
-        return list(hosts)
+            for gate in gate_registry.of_client(self.plan.gates_of(client).gates, "before", self.registry):
+                why = gate.hold(self._context(client))
+                if why is not None:
+                    self.held[client] = why
+                    self.on_event(RolloutEvent("gate", f"{gate.name} gate: {why}", wave.name, client, ok=False))
+                    break
+        return [h for h in hosts if h.client not in self.held]
 
-    def _apply(self, wave: PlannedWave, hosts: Sequence[Any]) -> list[Any]:
+    def _apply(self, wave: PlannedWave, hosts: Sequence[HostInput]) -> list[HostInput]:
         """Run the agent playbook for this wave, one run per client at once; returns the hosts it may have switched."""
-        by_client: dict[str, list[Any]] = {}
+        by_client: dict[str, list[HostInput]] = {}
         for h in hosts:
             by_client.setdefault(h.client, []).append(h)
             self.ledger.set_rollout_host(self.uid, h.client, h.host, "updating")
 
-        def one_client(client: str) -> list[Any]:
+        def one_client(client: str) -> list[HostInput]:
             inv = self.inventories[client]
             names = [h.host for h in by_client[client]]
-            run_id = new_run_id(f"rollout-{wave.name}-{client}")
-            self.ledger.start_run(
-                "rollout", client, {"rollout": self.uid, "wave": wave.name, "hosts": names}, uid=run_id
-            )
             request = RunRequest(
                 playbook=paths.playbook("agent.yml"),
                 inventory=inv,
                 label=f"rollout-{wave.name}-{client}",
                 limit=",".join(names),
-                extravars={**agent_extravars(self.release), "sentry_stack_version": __version__},
+                # The health gate waits, bounded by the track's timeout; the role's own wait would come first.
+                extravars={
+                    **agent_extravars(self.release),
+                    "sentry_stack_version": __version__,
+                    "sentry_agent_health_enabled": False,
+                },
                 vault=secrets.run_files(self.settings, inv),
-                run_id=run_id,
             )
-            try:
-                result = run_playbook(request, self.settings)
-            except BaseException:
-                self.ledger.finish_run(run_id, "cancelled")
-                raise
-            self.ledger.finish_run(
-                run_id,
-                "succeeded" if result.ok else "failed",
-                {h: HostResult(o.status, None, o.to_json()) for h, o in result.hosts.items()},
+            summary = {"rollout": self.uid, "wave": wave.name, "hosts": names}
+            result, reasons = run_recorded(
+                self.settings, self.ledger, request, kind="rollout", client=client, summary=summary, engine=self.engine
             )
-            touched = []
             for h in by_client[client]:
-                outcome = result.hosts.get(h.host)
-                status = outcome.status if outcome is not None else "unreachable"
-                if status in ("ok", "changed"):
-                    self.ledger.set_rollout_host(self.uid, client, h.host, "updated", detail={"run": run_id})
-                else:
-                    detail = {"run": run_id, "why": f"agent playbook {status}", "tail": tail_stdout(result, 15)[-1500:]}
-                    self.ledger.set_rollout_host(
-                        self.uid, client, h.host, "failed" if status == "failed" else "unreachable", detail=detail
-                    )
-                    self.on_event(RolloutEvent("host", f"agent playbook {status}", wave.name, client, h.host, ok=False))
-                touched.append(h)  # even a failed run may have switched the host: the rollback checks
-            return touched
+                self._record_apply(wave, client, h.host, result, reasons)
+            return list(by_client[client])  # even a failed run may have switched a host: the rollback checks
 
         with ThreadPoolExecutor(max_workers=max(1, min(4, len(by_client)))) as pool:
             return [h for part in pool.map(one_client, sorted(by_client)) for h in part]
 
-    def _gates(self, wave: PlannedWave, hosts: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    def _record_apply(
+        self, wave: PlannedWave, client: str, host: str, result: RunResult, reasons: Mapping[str, str]
+    ) -> None:
+        outcome = result.hosts.get(host)
+        status = outcome.status if outcome is not None else "unreachable"
+        if status in ("ok", "changed") and outcome is not None and outcome.rescued:
+            # A task failed and a rescue block caught it: the play went on, but the host did not do what it should.
+            status = "failed"
+            why = f"agent playbook: {outcome.rescued} task(s) failed and were rescued"
+        elif status in ("ok", "changed"):
+            self.ledger.set_rollout_host(self.uid, client, host, "updated", detail={"run": result.run_id})
+            return
+        else:
+            why = f"agent playbook {reasons.get(host) or status}"
+        detail = {"run": result.run_id, "why": why}
+        self.ledger.set_rollout_host(self.uid, client, host, "failed" if status == "failed" else "unreachable",
+                                     detail=detail)  # fmt: skip
+        self.on_event(RolloutEvent("host", why, wave.name, client, host, ok=False))
+
+    def _judge(self, wave: PlannedWave, hosts: Sequence[HostInput]) -> dict[Key, HostVerdict]:
         record = {(r.client, r.host): r for r in self._hosts()}
-        statuses = {key: r.status for key, r in record.items()}
-        candidates = [h for h in hosts if statuses.get((h.client, h.host)) == "updated"]
-        failed = [h for h in hosts if statuses.get((h.client, h.host)) in FAILED]
-        healthy: list[Any] = []
-        for client in sorted({h.client for h in candidates}):
+        verdicts: dict[Key, HostVerdict] = {}
+        deadline = time.monotonic()
+        for h in hosts:
+            row = record[(h.client, h.host)]
+            if row.status != "updated":
+                verdicts[(h.client, h.host)] = HostVerdict(h.host, False, "apply", str(row.detail.get("why", "")))
+        for client in sorted({h.client for h in hosts}):
             inv = self.inventories[client]
-            chosen = [inv.host(h.host) for h in candidates if h.client == client]
-            verdicts = wait_healthy(inv, chosen, self.release.version, float(self.plan.health_timeout_seconds))
-            passing = [h for h in chosen if verdicts[h.name].healthy]
-            smoke = run_smoke(inv, passing, self.release.version, self.settings.home / "smoke") if passing else {}
+            chosen = [inv.host(h.host) for h in hosts if h.client == client and (h.client, h.host) not in verdicts]
+            if not chosen:
+                continue
+            ctx = self._context(client, deadline + self.plan.gates_of(client).health_timeout_seconds)
+            found = gate_registry.judge_hosts(ctx, chosen, self.registry)
             for host in chosen:
-                verdict = verdicts[host.name]
-                ok = verdict.healthy and smoke.get(host.name) is not None and smoke[host.name].passed
-                entry = next(h for h in candidates if h.client == client and h.host == host.name)
-                if ok:
-                    healthy.append(entry)
-                    self.ledger.set_rollout_host(self.uid, client, host.name, "healthy", detail=verdict.to_json())
-                    self._record_release(client, host.name, record[(client, host.name)].detail.get("run"))
+                verdict = found[host.name]
+                verdicts[(client, host.name)] = verdict
+                if verdict.ok:
+                    self.ledger.set_rollout_host(self.uid, client, host.name, "healthy", detail=dict(verdict.detail))
+                    run_uid = record[(client, host.name)].detail.get("run")
+                    record_releases(self.ledger, client, [host.name], self.release, run_uid)
                     self.on_event(
                         RolloutEvent("host", f"healthy on {self.release.version}", wave.name, client, host.name)
                     )
                 else:
-                    why = verdict.detail if not verdict.healthy else "; ".join(smoke[host.name].failures)
-                    gate = "health" if not verdict.healthy else "smoke"
-                    status = "unreachable" if why.startswith("unreachable") else "failed"
-                    self.ledger.set_rollout_host(self.uid, client, host.name, status, detail={"gate": gate, "why": why})
-                    self.on_event(RolloutEvent("host", f"{gate} gate: {why}", wave.name, client, host.name, ok=False))
-                    failed.append(entry)
-        return healthy, failed
-
-    def _record_release(self, client: str, host: str, run_uid: str | None) -> None:
-        """``run_uid`` is the agent run that switched the host (kept in its rollout detail by ``_apply``)."""
-        self.ledger.set_host_release(
-            client,
-            host,
-            stack_version=__version__,
-            release_version=self.release.version,
-            release_track=self.release.track,
-            run_uid=run_uid,
-        )
+                    status = "unreachable" if verdict.why.startswith("unreachable") else "failed"
+                    why = f"{verdict.gate} gate: {verdict.why}"
+                    self.ledger.set_rollout_host(
+                        self.uid, client, host.name, status, detail={"gate": verdict.gate, "why": why}
+                    )
+                    self.on_event(RolloutEvent("host", why, wave.name, client, host.name, ok=False))
+        return verdicts
 
     # ---- halt and roll back -----------------------------------------------------------------------
-    def _halt_and_roll_back(self, wave: PlannedWave, gate: str, failed: Sequence[Any]) -> None:
+    def _halt_and_roll_back(self, wave: PlannedWave, halts: Sequence[tuple[str, str, Sequence[HostInput]]]) -> None:
+        failed = [h for _, _, hs in halts for h in hs]
         names = ", ".join(f"{h.client}/{h.host}" for h in failed)
+        gate = "; ".join(f"{why} gate" if why == "canary" else why for _, why, _ in halts)
         detail = {"gate": gate, "wave": wave.name, "failed": [f"{h.client}/{h.host}" for h in failed]}
         self.ledger.set_rollout_state(self.uid, "halted", detail)
-        self.on_event(
-            RolloutEvent("gate", f"{gate} gate failed ({names}): halting and rolling back", wave.name, ok=False)
-        )
+        self.on_event(RolloutEvent("gate", f"{gate} failed ({names}): halting and rolling back", wave.name, ok=False))
         self.ledger.set_rollout_state(self.uid, "rolling_back", detail)
-        outcome = roll_back(self.settings, self.ledger, self.uid, self.inventories, self.release.version, self.on_event)
+        timeout = float(max(self.plan.gates_of(c).health_timeout_seconds for c, _, _ in halts))
+        outcome = roll_back(
+            self.settings, self.ledger, self.uid, self.inventories, self.release.version, self.on_event,
+            engine=self.engine, health_timeout=timeout,
+        )  # fmt: skip
         final = "rolled_back" if outcome else "failed"
         self.ledger.set_rollout_state(self.uid, final, detail)
-        message = f"rollout {self.uid} halted at wave {wave.name}: {gate} gate failed on {names}"
+        message = f"rollout {self.uid} halted at wave {wave.name}: {gate} failed on {names}"
         if outcome:
             raise RolloutHalted(
                 f"{message}; touched hosts rolled back and healthy", hint=f"see sentryctl rollout status {self.uid}"
@@ -273,13 +336,13 @@ class Executor:
         )
 
     # ---- resume --------------------------------------------------------------------------------
-    def _hosts(self) -> list[Any]:
+    def _hosts(self) -> list[RolloutHostRecord]:
         record = self.ledger.rollout(self.uid)
         return list(record.hosts) if record is not None else []
 
-    def _recheck(self) -> dict[tuple[str, str], str]:
+    def _recheck(self) -> dict[Key, str]:
         """Ask the hosts, not the bookkeeping: a host counts as done only if it is healthy on the target now."""
-        result: dict[tuple[str, str], str] = {}
+        result: dict[Key, str] = {}
         runs = {(r.client, r.host): r.detail.get("run") for r in self._hosts()}
         for client in sorted({h.client for h in self.plan.hosts}):
             inv = self.inventories[client]
@@ -289,7 +352,7 @@ class Executor:
                 if verdicts[host.name].healthy:
                     result[(client, host.name)] = FINISHED_OK
                     self.ledger.set_rollout_host(self.uid, client, host.name, "healthy", detail={"rechecked": True})
-                    self._record_release(client, host.name, runs.get((client, host.name)))
+                    record_releases(self.ledger, client, [host.name], self.release, runs.get((client, host.name)))
             done = sum(1 for (c, _), s in result.items() if c == client and s == FINISHED_OK)
             self.on_event(
                 RolloutEvent(
@@ -321,9 +384,12 @@ def roll_back(
     inventories: Mapping[str, Inventory],
     bad_version: str,
     on_event: EventSink,
+    *,
+    engine: Engine = default_engine,
+    health_timeout: float = 30.0,
 ) -> bool:
     """Switch back exactly the hosts of rollout ``uid`` that run ``bad_version``; verify them healthy on their
-    previous release. Returns True when every touched host ends healthy."""
+    previous release within ``health_timeout``. Returns True when every touched host ends healthy."""
     record = ledger.rollout(uid)
     assert record is not None
     touched = [h for h in record.hosts if h.status in ("updating", "updated", "healthy", "failed", "unreachable")]
@@ -340,7 +406,7 @@ def roll_back(
                     ledger.set_rollout_host(uid, client, h.host, "unreachable", detail=detail)
                     continue
                 # Never switched: nothing to undo; make sure it is healthy on what it runs.
-                verdict = wait_healthy(inv, [inv.host(h.host)], h.previous_version, timeout=20)[h.host]
+                verdict = wait_healthy(inv, [inv.host(h.host)], h.previous_version, timeout=health_timeout)[h.host]
                 status = "rolled_back" if verdict.healthy else "rollback_failed"
                 all_ok &= verdict.healthy
                 ledger.set_rollout_host(
@@ -350,24 +416,20 @@ def roll_back(
             continue
         for h in switched:
             ledger.set_rollout_host(uid, client, h.host, "rolling_back")
-        run_id = new_run_id(f"rollback-{client}")
-        ledger.start_run("rollback", client, {"rollout": uid, "hosts": [h.host for h in switched]}, uid=run_id)
         request = RunRequest(
             playbook=paths.playbook("agent_rollback.yml"),
             inventory=inv,
             label=f"rollback-{client}",
             limit=",".join(h.host for h in switched),
             vault=secrets.run_files(settings, inv),
-            run_id=run_id,
+            # The role's own wait, bounded like the rollout's: retries x 2 s within the track's health timeout.
+            extravars={"sentry_agent_health_retries": max(1, int(health_timeout) // 2), "sentry_agent_health_delay": 2},
         )
-        result = run_playbook(request, settings)
-        ledger.finish_run(
-            run_id,
-            "succeeded" if result.ok else "failed",
-            {h: HostResult(o.status, None, o.to_json()) for h, o in result.hosts.items()},
-        )
+        summary = {"rollout": uid, "hosts": [h.host for h in switched]}
+        result, _ = run_recorded(settings, ledger, request, kind="rollback", client=client, summary=summary,
+                                 engine=engine)  # fmt: skip
         for h in switched:
-            after: Health = wait_healthy(inv, [inv.host(h.host)], h.previous_version, timeout=30)[h.host]
+            after = wait_healthy(inv, [inv.host(h.host)], h.previous_version, timeout=health_timeout)[h.host]
             healthy = after.healthy and (
                 result.hosts.get(h.host) is not None and result.hosts[h.host].status in ("ok", "changed")
             )
@@ -378,13 +440,13 @@ def roll_back(
             if healthy and h.previous_version:
                 ledger.set_host_release(
                     client, h.host, stack_version=__version__, release_version=h.previous_version,
-                    release_track=record.track, run_uid=run_id,
+                    release_track=record.track, run_uid=result.run_id,
                 )  # fmt: skip
             on_event(RolloutEvent("rollback", after.detail, client=client, host=h.host, ok=healthy))
     return all_ok
 
 
-def lock_is_stale(lock: Any) -> bool:
+def lock_is_stale(lock: RolloutLockRecord) -> bool:
     """A holder on this machine whose process is gone, or any holder silent for longer than we tolerate."""
     if lock.holder_host == socket.gethostname():
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..versions import compare, is_valid, version_key
@@ -142,6 +142,31 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class ClientGates:
+    """One client's own gate settings, from its effective track (its tracks.yml honoured): each client's wave
+    runs these, not a merge of every client's."""
+
+    gates: tuple[str, ...]
+    health_timeout_seconds: int
+    failure_budget: FailureBudget
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "gates": list(self.gates),
+            "health_timeout_seconds": self.health_timeout_seconds,
+            "failure_budget": self.failure_budget.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClientGates:
+        return cls(
+            gates=tuple(_str(g) for g in _list(data["gates"])),
+            health_timeout_seconds=_int(data["health_timeout_seconds"]),
+            failure_budget=FailureBudget.from_json(data["failure_budget"]),
+        )
+
+
+@dataclass(frozen=True)
 class RolloutPlan:
     release: ReleaseInput
     track_name: str
@@ -155,6 +180,14 @@ class RolloutPlan:
     emergency_reason: str | None
     rollback: bool
     planned_at: dt.datetime
+    client_gates: Mapping[str, ClientGates] = field(default_factory=dict)  # every client given, by name
+
+    def gates_of(self, client: str) -> ClientGates:
+        """The client's own gates (a plan stored before per-client gates existed: the plan-wide ones)."""
+        found = self.client_gates.get(client)
+        if found is not None:
+            return found
+        return ClientGates(self.gates, self.health_timeout_seconds, self.failure_budget)
 
     @property
     def hosts(self) -> tuple[HostInput, ...]:
@@ -190,6 +223,7 @@ class RolloutPlan:
             "waves": [w.to_json() for w in self.waves],
             "waiting": [w.to_json() for w in self.waiting],
             "skipped": [s.to_json() for s in self.skipped],
+            "client_gates": {c: g.to_json() for c, g in sorted(self.client_gates.items())},
         }
 
     @classmethod
@@ -214,6 +248,9 @@ class RolloutPlan:
                 emergency_reason=_opt_str(data["emergency_reason"]),
                 rollback=_bool(data["rollback"]),
                 planned_at=planned_at,
+                client_gates={
+                    _str(c): ClientGates.from_json(g) for c, g in dict(data.get("client_gates") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RolloutError(
@@ -242,7 +279,7 @@ def plan(
     for client in sorted(clients, key=lambda c: c.name):
         eligible = []
         for host in sorted(client.hosts, key=lambda h: h.host):
-            reason = _skip_reason(release, host, rollback=rollback)
+            reason = skip_reason(release, host, rollback=rollback)
             if reason is None:
                 eligible.append(host)
             else:
@@ -256,8 +293,9 @@ def plan(
             active.append((client, eligible))
 
     waves = _waves(active)
-    # Every active client has hosts in the waves. Their tracks differ only through per-client overrides; the
-    # plan then takes the strictest settings of them (with none active, of all clients given).
+    # Each client's waves run that client's own gates (client_gates). The plan-wide settings are the strictest of
+    # the active clients' (with none active, of all clients given): what the plan shows as its summary, and
+    # the soak between merged waves.
     tracks = [c.track for c, _ in active] or [c.track for c in sorted(clients, key=lambda c: c.name)]
     return RolloutPlan(
         release=release,
@@ -272,6 +310,10 @@ def plan(
         emergency_reason=emergency_reason,
         rollback=rollback,
         planned_at=now,
+        client_gates={
+            c.name: ClientGates(c.track.gates, c.track.health_timeout_seconds, c.track.failure_budget)
+            for c in sorted(clients, key=lambda c: c.name)
+        },
     )
 
 
@@ -312,7 +354,7 @@ def _check_inputs(release: ReleaseInput, clients: Sequence[ClientInput], now: dt
             names.add(host.host)
 
 
-def _skip_reason(release: ReleaseInput, host: HostInput, *, rollback: bool) -> str | None:
+def skip_reason(release: ReleaseInput, host: HostInput, *, rollback: bool) -> str | None:
     current = host.current_version
     if current == release.version:
         return f"already runs {current}"

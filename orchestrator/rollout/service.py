@@ -7,29 +7,34 @@ client), and released whatever happens.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import secrets as random
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import OrchestratorError
 from ..inventory import Inventory
 from ..ledger import Ledger, RolloutRecord
+from ..ledger.records import NO_WAVE
 from ..releases import Release, verify_release
 from ..settings import Settings
 from . import gather
 from .execute import EventSink, Executor, RolloutEvent, RolloutPaused, lock_is_stale, roll_back
-from .plan import RolloutPlan, plan
+from .plan import ClientInput, PlannedWave, RolloutPlan, plan
 
 
 @dataclass(frozen=True)
 class PlannedRollout:
+    """A verified release and its plan, as shown to the user; ``start`` runs exactly this."""
+
     release: Release
     plan: RolloutPlan
     inventories: dict[str, Inventory]
+    inputs: tuple[ClientInput, ...]
 
 
 def make_plan(
@@ -42,6 +47,23 @@ def make_plan(
     emergency_reason: str | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[Release, RolloutPlan, dict[str, Inventory]]:
+    planned = prepare(
+        settings, ledger, version, clients, all_clients=all_clients, emergency_reason=emergency_reason, now=now
+    )
+    return planned.release, planned.plan, planned.inventories
+
+
+def prepare(
+    settings: Settings,
+    ledger: Ledger,
+    version: str,
+    clients: Sequence[str],
+    *,
+    all_clients: bool = False,
+    emergency_reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> PlannedRollout:
+    """Verify the release (before any SSH connection) and plan it: what ``rollout plan`` shows and ``start`` runs."""
     release = verify_release(version, settings.home)
     invs = gather.select_clients(settings, clients, all_clients)
     inputs = [gather.client_input(inv, ledger, release) for inv in invs]
@@ -51,18 +73,34 @@ def make_plan(
         now=now or dt.datetime.now(dt.UTC),
         emergency_reason=emergency_reason,
     )
-    return release, result, {inv.client: inv for inv in invs}
+    return PlannedRollout(release, result, {inv.client: inv for inv in invs}, tuple(inputs))
 
 
 def new_rollout_uid(version: str) -> str:
     return f"ro-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{version}-{random.token_hex(2)}"
 
 
-def _hosts_rows(p: RolloutPlan) -> list[tuple[str, str, int, str, str, str | None]]:
+def current_clients(p: RolloutPlan) -> list[str]:
+    """Clients with nothing to do: every host skipped (already there, or refused), none waiting."""
+    busy = set(p.clients) | {w.client for w in p.waiting}
+    return sorted({s.client for s in p.skipped} - busy)
+
+
+def _hosts_rows(planned: PlannedRollout, members: Sequence[str]) -> list[tuple[str, str, int, str, str, str | None]]:
+    p = planned.plan
     rows = [
         (h.client, h.host, w.index, "pending", p.release.version, h.current_version) for w in p.waves for h in w.hosts
     ]
-    rows += [(s.client, s.host, -1, "skipped", p.release.version, None) for s in p.skipped]
+    skipped = {(s.client, s.host) for s in p.skipped}
+    rows += [(s.client, s.host, NO_WAVE, "skipped", p.release.version, None) for s in p.skipped if s.client in members]
+    waiting = {w.client for w in p.waiting if w.reason == "window"}
+    rows += [
+        (h.client, h.host, NO_WAVE, "deferred", p.release.version, h.current_version)
+        for c in planned.inputs
+        if c.name in waiting
+        for h in c.hosts
+        if (h.client, h.host) not in skipped
+    ]
     return rows
 
 
@@ -77,40 +115,111 @@ def start(
     on_event: EventSink,
     stop: threading.Event | None = None,
 ) -> str:
-    release, p, invs = make_plan(
-        settings, ledger, version, clients, all_clients=all_clients, emergency_reason=emergency_reason
-    )
-    if p.is_empty:
+    """Plan and execute at once (for callers that show no plan first, such as the demo)."""
+    planned = prepare(settings, ledger, version, clients, all_clients=all_clients, emergency_reason=emergency_reason)
+    return execute(settings, ledger, planned, on_event=on_event, stop=stop)
+
+
+def execute(
+    settings: Settings,
+    ledger: Ledger,
+    planned: PlannedRollout,
+    *,
+    on_event: EventSink,
+    stop: threading.Event | None = None,
+    on_created: Callable[[str], None] | None = None,
+) -> str:
+    """Execute exactly ``planned`` (the plan the user saw): refused if the ledger or the inventories moved since.
+
+    A client with nothing to do is reported and left out; a client outside its window stays part of the rollout
+    (``waiting_window``) so that ``resume`` brings it the release when its window opens."""
+    p = planned.plan
+    again = prepare(
+        settings, ledger, p.release.version, list(planned.inventories), emergency_reason=p.emergency_reason,
+        now=p.planned_at,
+    )  # fmt: skip
+    if again.plan.to_json() != p.to_json():
         raise OrchestratorError(
-            f"nothing to roll out for {version}: no host is eligible now",
+            f"the plan for {p.release.version} changed since it was made (the ledger or an inventory moved: another "
+            "rollout, a host changed); nothing was started",
+            hint="look at the new plan and start again: sentryctl rollout start ...",
+        )
+    window_waiting = sorted({w.client for w in p.waiting if w.reason == "window"})
+    if p.is_empty and not window_waiting:
+        raise OrchestratorError(
+            f"nothing to roll out for {p.release.version}: no host is eligible now",
             hint="see 'sentryctl rollout plan' for who waits (window, training) or was skipped",
         )
-    uid = new_rollout_uid(version)
-    wave_clients = sorted({h.client for h in p.hosts})
+    for client in current_clients(p):
+        on_event(RolloutEvent("wave", f"nothing to do for {client}: every host skipped (see the plan)", client=client))
+    members = sorted(set(p.clients) | set(window_waiting))
+    uid = new_rollout_uid(p.release.version)
     ledger.create_rollout(
         uid,
-        release_version=release.version,
-        track=release.track,
+        release_version=planned.release.version,
+        track=planned.release.track,
         plan=p.to_json(),
-        clients=wave_clients,
-        hosts=_hosts_rows(p),
-        emergency_reason=emergency_reason,
+        clients=members,
+        hosts=_hosts_rows(planned, members),
+        emergency_reason=p.emergency_reason,
     )
-    _run_locked(settings, ledger, uid, release, p, invs, wave_clients, on_event, stop, resume=False)
+    if on_created is not None:
+        on_created(uid)
+    invs = {c: planned.inventories[c] for c in members}
+    _run_locked(settings, ledger, uid, planned.release, p, invs, members, on_event, stop, resume=False)
     return uid
+
+
+RESUMABLE = ("running", "planned", "completed_with_failures", "waiting_window")
 
 
 def resume(
     settings: Settings, ledger: Ledger, uid: str, *, on_event: EventSink, stop: threading.Event | None = None
 ) -> str:
+    """Carry a rollout on: re-check every host, bring the release to pending hosts, and to clients whose window
+    opened since (a client still outside it keeps waiting)."""
     record = _require(ledger, uid)
-    if record.state not in ("running", "planned"):
-        raise OrchestratorError(f"rollout {uid} is {record.state}; only a running or planned one can resume")
+    if record.state not in RESUMABLE:
+        raise OrchestratorError(
+            f"rollout {uid} is {record.state}; only a {', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} one can resume"
+        )
     release = verify_release(record.release_version, settings.home)
     p = RolloutPlan.from_json(record.plan)
-    invs = {c: inv for c, inv in ((c, gather.select_clients(settings, [c], False)[0]) for c in record.clients)}
+    invs = {c: gather.select_clients(settings, [c], False)[0] for c in record.clients}
+    p = _with_catch_up(settings, ledger, record, release, p, invs)
     _run_locked(settings, ledger, uid, release, p, invs, list(record.clients), on_event, stop, resume=True)
     return uid
+
+
+def _with_catch_up(
+    settings: Settings,
+    ledger: Ledger,
+    record: RolloutRecord,
+    release: Release,
+    p: RolloutPlan,
+    invs: Mapping[str, Inventory],
+) -> RolloutPlan:
+    """The stored plan plus waves for the clients that waited for their window at the start, planned now: a
+    client whose window is open gets its own canary and waves after the stored ones; one still outside waits."""
+    waiting = [c for c in record.clients if c not in p.clients]
+    if not waiting:
+        return p
+    rows = {(h.client, h.host) for h in record.hosts}
+    inputs = [gather.client_input(invs[c], ledger, release) for c in waiting]
+    catch_up = plan(
+        gather.release_input(release), inputs, now=dt.datetime.now(dt.UTC), emergency_reason=p.emergency_reason
+    )
+    waves = list(p.waves)
+    for w in catch_up.waves:
+        hosts = tuple(h for h in w.hosts if (h.client, h.host) in rows)
+        if hosts:
+            waves.append(PlannedWave(index=len(waves), name=w.name, hosts=hosts))
+    return dataclasses.replace(
+        p,
+        waves=tuple(waves),
+        waiting=catch_up.waiting,
+        client_gates={**p.client_gates, **catch_up.client_gates},
+    )
 
 
 def _run_locked(
@@ -146,7 +255,7 @@ def abort(ledger: Ledger, uid: str) -> None:
 def rollback(settings: Settings, ledger: Ledger, uid: str, *, on_event: EventSink) -> str:
     """Explicitly roll back every host a finished rollout switched, as a new rollout linked to it."""
     record = _require(ledger, uid)
-    if record.state not in ("completed", "aborted", "running"):
+    if record.state not in ("completed", "completed_with_failures", "waiting_window", "aborted", "running"):
         raise OrchestratorError(f"rollout {uid} is {record.state}; nothing to roll back explicitly")
     invs = {c: gather.select_clients(settings, [c], False)[0] for c in record.clients}
     child = new_rollout_uid(f"rollback-{record.release_version}")
@@ -192,4 +301,4 @@ def _require(ledger: Ledger, uid: str) -> RolloutRecord:
     return record
 
 
-__all__ = ["RolloutPaused", "abort", "make_plan", "resume", "rollback", "start"]
+__all__ = ["PlannedRollout", "RolloutPaused", "abort", "execute", "make_plan", "prepare", "resume", "rollback", "start"]

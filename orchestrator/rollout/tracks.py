@@ -67,6 +67,21 @@ class FailureBudget:
         # Exact arithmetic: Fraction(str(12.3)) is 123/10, so "exactly at the budget" is never off by a float bit.
         return Fraction(failed * 100, finished) > Fraction(str(self.max_failed_percent))
 
+    def allowed(self, hosts: int) -> int:
+        """How many of a client's ``hosts`` (in this rollout) may fail without halting it: the budget is a share
+        of that client's own hosts, the strictest of ``max_failed`` and ``max_failed_percent`` of ``hosts``
+        (rounded down, so a small client tolerates no failure unless its count says so and its share allows it).
+        The executor applies this per client, with the canary rule on top (a failed canary always halts);
+        ``min_finished`` only matters for :meth:`exceeded`, the count across a whole rollout."""
+        if hosts < 0:
+            raise ValueError(f"impossible host count {hosts}")
+        limits = []
+        if self.max_failed is not None:
+            limits.append(self.max_failed)
+        if self.max_failed_percent is not None:
+            limits.append(int(Fraction(str(self.max_failed_percent)) * hosts / 100))
+        return min(limits) if limits else hosts
+
     def to_json(self) -> dict[str, Any]:
         return {
             "max_failed": self.max_failed,

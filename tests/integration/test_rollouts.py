@@ -161,6 +161,36 @@ def test_downgrade_is_refused(fleet: Fleet) -> None:
     assert started.returncode == 1 and "nothing to roll out" in started.stderr
 
 
+def healthz(fleet: Fleet, name: str) -> dict[str, object]:
+    body = fleet.ssh(
+        name,
+        "python3 -c \"import urllib.request as u;print(u.urlopen('http://127.0.0.1:9110/healthz').read().decode())\"",
+    )
+    data = json.loads(body)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_provision_keeps_the_release_a_rollout_brought(fleet: Fleet) -> None:
+    # ro-1 runs 1.1.0 from the rollout above; the tree's own agent is another version.
+    assert fleet.running("ro-1") == "1.1.0"
+    check = fleet.cli("provision", "--client", "alpha", "--limit", "ro-1", "--dry-run", "--json")
+    assert check.returncode == 0, check.stderr[-3000:]
+    report = json.loads(check.stdout)
+    assert report["releases"] == {"ro-1": "1.1.0"}
+    assert report["run"]["hosts"]["ro-1"]["changed"] == 0, report  # no agent change, nothing else either
+    again = fleet.cli("provision", "--client", "alpha", "--limit", "ro-1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert fleet.running("ro-1") == "1.1.0"
+    health = healthz(fleet, "ro-1")
+    assert health["version"] == "1.1.0" and health["status"] == "ok"
+    with fleet.ledger() as ledger:
+        assert next(r.release_version for r in ledger.host_releases("alpha") if r.host == "ro-1") == "1.1.0"
+    # --release obeys the rollout's rules: 1.0.5 would be a downgrade, refused before anything runs.
+    refused = fleet.cli("provision", "--client", "alpha", "--limit", "ro-1", "--release", "1.0.5")
+    assert refused.returncode == 1 and "downgrade" in refused.stderr, refused.stderr[-2000:]
+
+
 def test_bad_release_fails_at_the_canary_and_is_rolled_back(fleet: Fleet, tmp_path: Path) -> None:
     rules = json.loads((AGENT / "rules" / "rules.json").read_text())
     rules["self_test"] = "fail"
@@ -237,7 +267,7 @@ def test_killed_orchestrator_resumes_to_completion(fleet: Fleet) -> None:
     finally:
         proc.wait(timeout=30)
     time.sleep(15)  # the killed run's ansible-playbook may still be finishing on its own
-    resumed = fleet.cli("rollout", "resume", uid)
+    resumed = fleet.cli("rollout", "resume", uid, "--yes")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "recovered the lock" in resumed.stderr
     assert {fleet.running(n) for n in ("ro-1", "ro-2", "ro-3")} == {"1.4.0"}
@@ -359,4 +389,102 @@ def test_explicit_rollback_returns_a_finished_rollout_to_the_previous_release(fl
         ]
         assert moves == [("planned", "rolling_back"), ("rolling_back", "rolled_back")]
         assert next(r.release_version for r in ledger.host_releases("beta") if r.host == "ro-4") == "1.1.0"
+        assert ledger.verify().ok
+
+
+def rollout_record(fleet: Fleet, uid: str) -> object:
+    with fleet.ledger() as ledger:
+        record = ledger.rollout(uid)
+    assert record is not None
+    return record
+
+
+def test_all_clients_skips_a_client_that_already_runs_the_release(fleet: Fleet) -> None:
+    build(fleet, "2.1.0")
+    first = fleet.cli("rollout", "start", "2.1.0", "--client", "beta", "--yes")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert fleet.running("ro-4") == "2.1.0"
+    started = fleet.cli("rollout", "start", "2.1.0", "--all", "--yes", "--json")
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert "nothing to do for beta" in started.stderr
+    out = json.loads(started.stdout)
+    assert out["state"] == "completed" and out["ok"] is True
+    assert {(h["client"], h["host"]): h["status"] for h in out["hosts"]} == {
+        ("alpha", "ro-1"): "healthy",
+        ("alpha", "ro-2"): "healthy",
+        ("alpha", "ro-3"): "healthy",
+    }
+    assert {fleet.running(n) for n in fleet.hosts} == {"2.1.0"}
+
+
+def test_a_missed_host_ends_completed_with_failures_and_resume_brings_it_the_release(fleet: Fleet) -> None:
+    build(fleet, "2.1.1")
+    tracks = fleet.settings.inventories / "alpha" / "tracks.yml"
+    before = tracks.read_text()
+    # One failed host of alpha's three is within this budget: the rollout goes on, but does not call it done.
+    tracks.write_text(
+        yaml.safe_dump(
+            {
+                **FAST_TRACKS,
+                "hotfix": {**FAST_TRACKS["hotfix"], "failure_budget": {"max_failed": 1, "max_failed_percent": None}},
+            }
+        )
+    )
+    veth = fleet.hosts["ro-3"].veth
+    subprocess.run(["ip", "link", "set", veth, "down"], check=True)
+    try:
+        started = fleet.cli("rollout", "start", "2.1.1", "--client", "alpha", "--yes", "--json")
+    finally:
+        subprocess.run(["ip", "link", "set", veth, "up"], check=True)
+        tracks.write_text(before)
+    assert started.returncode == 1, started.stderr[-3000:]
+    assert "completed with failures" in started.stderr and "alpha/ro-3 (agent playbook unreachable" in started.stderr
+    out = json.loads(started.stdout)
+    assert out["state"] == "completed_with_failures"
+    statuses = {h["host"]: h["status"] for h in out["hosts"]}
+    assert statuses == {"ro-1": "healthy", "ro-2": "healthy", "ro-3": "pending"}
+    assert "unreachable" in next(h["why"] for h in out["hosts"] if h["host"] == "ro-3")
+    assert fleet.running("ro-3") == "2.1.0"
+    with fleet.ledger() as ledger:
+        assert next(r.release_version for r in ledger.host_releases("alpha") if r.host == "ro-3") == "2.1.0"
+    deadline = time.monotonic() + 60
+    while subprocess.run(
+        [*fleet.lab.ssh_argv(fleet.hosts["ro-3"]), "true"], capture_output=True, check=False
+    ).returncode:
+        assert time.monotonic() < deadline, "ro-3 never answered again"
+        time.sleep(1)
+    resumed = fleet.cli("rollout", "resume", out["rollout"], "--yes", "--json")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout)["state"] == "completed"
+    assert {fleet.running(n) for n in ("ro-1", "ro-2", "ro-3")} == {"2.1.1"}
+    with fleet.ledger() as ledger:
+        assert {r.release_version for r in ledger.host_releases("alpha")} == {"2.1.1"}
+
+
+def test_a_client_outside_its_window_waits_in_the_rollout_until_continue(fleet: Fleet) -> None:
+    build(fleet, "2.1.2")
+    now = dt.datetime.now(dt.UTC)
+    closed_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(now.weekday() + 3) % 7].capitalize()
+    fleet.set_window("alpha", f"{closed_day} 03:00-04:00 UTC")
+    try:
+        started = fleet.cli("rollout", "start", "2.1.2", "--all", "--yes", "--json")
+        assert started.returncode == 3, started.stderr[-3000:]
+        assert "waiting for window" in started.stderr
+        out = json.loads(started.stdout)
+        assert out["state"] == "waiting_window"
+        statuses = {h["host"]: h["status"] for h in out["hosts"]}
+        assert statuses == {"ro-1": "deferred", "ro-2": "deferred", "ro-3": "deferred", "ro-4": "healthy"}
+        assert fleet.running("ro-4") == "2.1.2" and fleet.running("ro-1") == "2.1.1"
+        still = fleet.cli("rollout", "continue", "--yes")
+        assert still.returncode == 3, still.stderr[-3000:]  # the window is still closed: nothing moves
+        assert fleet.running("ro-1") == "2.1.1"
+    finally:
+        fleet.set_window("alpha", "always")
+    opened = fleet.cli("rollout", "continue", "--yes")
+    assert opened.returncode == 0, opened.stderr[-3000:]
+    assert {fleet.running(n) for n in fleet.hosts} == {"2.1.2"}
+    with fleet.ledger() as ledger:
+        record = ledger.rollout(out["rollout"])
+        assert record is not None and record.state == "completed"
+        assert {h.status for h in record.hosts} == {"healthy"}
         assert ledger.verify().ok

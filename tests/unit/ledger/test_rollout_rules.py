@@ -31,13 +31,17 @@ def test_the_states_and_their_transitions() -> None:
         "rolling_back",
         "rolled_back",
         "completed",
+        "completed_with_failures",
+        "waiting_window",
         "aborted",
         "failed",
     } == ROLLOUT_STATES
     assert {"completed", "rolled_back", "aborted", "failed"} == FINAL_ROLLOUT_STATES
     assert dict(ROLLOUT_TRANSITIONS) == {
         "planned": {"running", "rolling_back", "aborted"},
-        "running": {"running", "halted", "completed", "aborted"},
+        "running": {"running", "halted", "completed", "completed_with_failures", "waiting_window", "aborted"},
+        "completed_with_failures": {"running", "aborted"},
+        "waiting_window": {"running", "aborted"},
         "halted": {"rolling_back", "aborted"},
         "rolling_back": {"rolling_back", "rolled_back", "failed", "aborted"},
         "completed": set(),

@@ -224,6 +224,7 @@ def test_to_json_is_json_native_and_round_trips() -> None:
         "waves",
         "waiting",
         "skipped",
+        "client_gates",
     ]
     assert RolloutPlan.from_json(json.loads(json.dumps(data))) == p
 
