@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import __version__, inventory, paths, releases, secrets
 from .bookkeeping import ensure_client
+from .collector.agentvars import collector_extravars
 from .ledger import HostResult, Ledger
 from .preflight import PreflightReport, Thresholds, preflight
 from .runner import Cancellation, EventCallback, RunRequest, RunResult, new_run_id, run_playbook
@@ -88,8 +89,9 @@ def provision(
     if not report.ok:
         return ProvisionResult(client, report, bundle)
     ensure_client(ledger, inv)
+    wiring = collector_extravars(settings, inv, ledger)  # before the run reads the vault: it may add the token
     request = site_request(settings, inv, bundle, limit=limit, dry_run=dry_run, tags=tags)
-    request = replace(request, run_id=new_run_id(request.label))
+    request = replace(request, run_id=new_run_id(request.label), extravars={**request.extravars, **wiring})
     assert request.run_id is not None
     kind = "check" if dry_run else "provision"
     summary = {"hosts": [h.name for h in hosts], "release": bundle.version, "sha256": bundle.sha256, "tags": list(tags)}
