@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import __version__, inventory, paths, releases, secrets
 from .bookkeeping import ensure_client
+from .collector.agentvars import collector_extravars
 from .errors import OrchestratorError
 from .ledger import Ledger
 from .preflight import PreflightReport, Thresholds, preflight
@@ -177,6 +178,7 @@ def provision(
     if not report.ok:
         return ProvisionResult(client, report, targets)
     ensure_client(ledger, inv)
+    wiring = collector_extravars(settings, inv, ledger)  # before the run reads the vault: it may add the token
     kind = "check" if dry_run else "provision"
     agent_applied = "agent" in tier.components and (not tags or "agent" in tags)
     groups: dict[str, list[str]] = {}
@@ -187,6 +189,7 @@ def provision(
     for names in sorted(groups.values()):
         bundle = targets[names[0]]
         request = site_request(settings, inv, bundle, limit=",".join(sorted(names)), dry_run=dry_run, tags=tags)
+        request = replace(request, extravars={**request.extravars, **wiring})
         summary = {"hosts": sorted(names), "release": bundle.version, "sha256": bundle.sha256, "tags": list(tags)}
         result, failed = run_recorded(
             settings, ledger, request, kind=kind, client=client, summary=summary, on_event=on_event, cancel=cancel

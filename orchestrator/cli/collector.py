@@ -14,6 +14,16 @@ from .context import AppContext, pass_app
 from .options import client_option, json_option
 
 
+def _listen(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A bad address is bad usage (exit 2), caught before anything is written."""
+    if value is not None:
+        try:
+            config.parse_listen(value)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.group()
 def collector() -> None:
     """Sentry's collector: agents report alerts and heartbeats to it over TLS with their client's token.
@@ -27,7 +37,7 @@ def collector() -> None:
 
 
 @collector.command()
-@click.option("--listen", default=config.DEFAULT_LISTEN, show_default=True, metavar="ADDR:PORT")
+@click.option("--listen", default=config.DEFAULT_LISTEN, show_default=True, metavar="ADDR:PORT", callback=_listen)
 @click.option("--url", metavar="URL", help="URL agents use. [default: https://LISTEN]")
 @click.option("--san", "sans", multiple=True, metavar="NAME|IP", help="Extra certificate name (repeatable).")
 @click.option("--force", is_flag=True, help="Remake the key and certificate (every agent's pin changes).")
@@ -47,7 +57,7 @@ def init(app: AppContext, listen: str, url: str | None, sans: tuple[str, ...], f
 
 
 @collector.command()
-@click.option("--listen", metavar="ADDR:PORT", help="Override the address from collector init.")
+@click.option("--listen", metavar="ADDR:PORT", callback=_listen, help="Override the address from collector init.")
 @pass_app
 def serve(app: AppContext, listen: str | None) -> None:
     """Serve agents over TLS (never without): POST /v1/ingest, GET /healthz, GET /metrics (operator token)."""

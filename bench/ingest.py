@@ -1,0 +1,335 @@
+"""Ingest benchmark: records/s through the real collector over TLS against the floor of inserting the same rows
+directly with SQLAlchemy in batches, on SQLite and PostgreSQL side by side in one run; then the collector's CPU
+and memory with simulated shippers on loopback (bounded in count and time).
+
+    .venv/bin/python -m bench.ingest [--records 20000] [--pg-url URL] [--shippers 50] [--seconds 20] [--out DIR]
+
+Prints the ratios and writes them as JSON (``ingest.json``). Goal (issue 13): collector >= half the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import http.client
+import json
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from orchestrator.collector import config
+from orchestrator.collector.tokens import token_sha256
+from orchestrator.ledger import Ledger
+from orchestrator.ledger.models import TelemetryAlert
+from orchestrator.settings import Settings
+
+GOAL = 0.5
+BATCH = 500
+SENTRYCTL = str(Path(sys.executable).parent / "sentryctl")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ------------------------------------------------------------------------------------------- report (pure)
+
+
+def report(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Ratios collector / floor per backend, checked against the goal."""
+    out: dict[str, Any] = {"goal_ratio": GOAL, "backends": {}}
+    for backend, r in sorted(results.items()):
+        floor, via = r.get("floor_rps"), r.get("collector_rps")
+        ratio = via / floor if floor and via is not None and floor > 0 else None
+        out["backends"][backend] = {
+            **r,
+            "ratio": None if ratio is None else round(ratio, 3),
+            "meets_goal": None if ratio is None else ratio >= GOAL,
+        }
+    return out
+
+
+def table(summary: Mapping[str, Any]) -> str:
+    lines = [f"{'backend':<11} {'floor rec/s':>12} {'collector rec/s':>16} {'ratio':>6}  goal >= {GOAL}"]
+    for backend, r in summary["backends"].items():
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        met = {True: "met", False: "MISSED", None: "-"}[r["meets_goal"]]
+        lines.append(f"{backend:<11} {r['floor_rps']:>12.0f} {r.get('collector_rps') or 0:>16.0f} {ratio:>6}  {met}")
+        load = r.get("load")
+        if load:
+            lines.append(
+                f"{'':<11} {load['shippers']} shippers x {load['seconds']} s: {load['records_per_s']:.0f} rec/s, "
+                f"collector CPU {load['cpu_percent']:.0f}% of a core, RSS {load['rss_mb']:.0f} MB "
+                f"(peak {load['peak_rss_mb']:.0f} MB)"
+            )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- measuring
+
+
+def rows(client: str, host: str, boot: str, start: int, count: int) -> list[dict[str, Any]]:
+    now = dt.datetime.now(dt.UTC)
+    raw = {"type": "alert", "rule": "ssh-bruteforce", "ip": "198.51.100.7", "count": 5, "action": "banned"}
+    return [
+        {
+            "client": client,
+            "host": host,
+            "boot": boot,
+            "seq": i,
+            "host_time": now,
+            "received_at": now,
+            "rule": "ssh-bruteforce",
+            "source": "auth",
+            "ip": "198.51.100.7",
+            "count": 5,
+            "action": "banned",
+            "severity": "medium",
+            "version": "1.0.0",
+            "rules_version": "1",
+            "raw": {**raw, "seq": i},
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def wire_records(host: str, boot: str, start: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "alert",
+            "boot": boot,
+            "seq": i,
+            "time": "2026-12-06T23:00:00.000Z",
+            "host": host,
+            "rule": "ssh-bruteforce",
+            "source": "auth",
+            "ip": "198.51.100.7",
+            "count": 5,
+            "action": "banned",
+            "version": "1.0.0",
+            "rules_version": "1",
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def floor(ledger_url: str, home: Path, records: int) -> float:
+    with Ledger.open(ledger_url, home):
+        pass
+    engine = sa.create_engine(ledger_url, poolclass=NullPool)
+    boot = secrets.token_hex(16)
+    batches = [rows("floor", "h", boot, i, min(BATCH, records - i)) for i in range(0, records, BATCH)]
+    started = time.perf_counter()
+    for batch in batches:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(TelemetryAlert), batch)
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return records / elapsed
+
+
+class Target:
+    def __init__(self, port: int, cert: Path, token: str) -> None:
+        self.port = port
+        self.token = token
+        self.ctx = ssl.create_default_context(cafile=str(cert))
+        self.ctx.check_hostname = False
+
+    def connection(self) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+
+    def post(self, conn: http.client.HTTPSConnection, host: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        body = gzip.compress(json.dumps({"host": host, "records": records}).encode(), compresslevel=1)
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Authorization": f"Bearer {self.token}",
+        }
+        conn.request("POST", "/v1/ingest", body=body, headers=headers)
+        resp = conn.getresponse()
+        data = json.loads(resp.read())
+        if resp.status != 200:
+            raise RuntimeError(f"collector answered {resp.status}: {data}")
+        return dict(data)
+
+
+def start_collector(ledger_url: str, home: Path, hosts: Sequence[str]) -> tuple[subprocess.Popen[bytes], Target]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = Settings(home=home, inventories=home / "inventories", db_url=ledger_url)
+    config.init(settings, listen=f"127.0.0.1:{port}", url=None, sans=(), force=True)
+    token = secrets.token_urlsafe(24)
+    with Ledger.open(ledger_url, home, actor="bench") as ledger:
+        ledger.add_client("bench", "professional", {})
+        ledger.sync_hosts("bench", [(h, f"10.9.{i // 250}.{i % 250 + 1}", 22) for i, h in enumerate(hosts)])
+        ledger.register_collector_token("bench", token_sha256(token))
+    env = {**os.environ, "SENTRY_HOME": str(home), "SENTRY_DB_URL": ledger_url}
+    proc = subprocess.Popen(
+        [SENTRYCTL, "collector", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    target = Target(port, home / "collector" / config.CERT_FILE, token)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = target.connection()
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc, target
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the collector did not start")
+
+
+def through_collector(target: Target, records: int, workers: int = 4) -> float:
+    boot = secrets.token_hex(16)
+    chunks = [(i, min(BATCH, records - i)) for i in range(0, records, BATCH)]
+    payloads = [wire_records("h0", boot, i, n) for i, n in chunks]
+    lock = threading.Lock()
+
+    def work() -> None:
+        conn = target.connection()
+        while True:
+            with lock:
+                if not payloads:
+                    break
+                batch = payloads.pop()
+            target.post(conn, "h0", batch)
+        conn.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return records / (time.perf_counter() - started)
+
+
+def proc_stats(pid: int) -> tuple[float, float, float]:
+    """(CPU seconds, RSS MB, peak RSS MB) of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return cpu, int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+
+
+def shippers_load(target: Target, pid: int, shippers: int, seconds: float, per_batch: int = 20) -> dict[str, Any]:
+    """``shippers`` threads, each one host with its own kept-alive connection, one batch per second."""
+    stop = time.monotonic() + seconds
+    sent = [0] * shippers
+
+    def ship(n: int) -> None:
+        boot = secrets.token_hex(16)
+        conn = target.connection()
+        seq = 0
+        while time.monotonic() < stop:
+            tick = time.monotonic()
+            target.post(conn, f"h{n}", wire_records(f"h{n}", boot, seq, per_batch))
+            seq += per_batch
+            sent[n] += per_batch
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+        conn.close()
+
+    cpu0, _, _ = proc_stats(pid)
+    started = time.perf_counter()
+    threads = [threading.Thread(target=ship, args=(n,)) for n in range(shippers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 60)
+    wall = time.perf_counter() - started
+    cpu1, rss, peak = proc_stats(pid)
+    return {
+        "shippers": shippers,
+        "seconds": seconds,
+        "records_per_s": round(sum(sent) / wall, 1),
+        "cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
+        "rss_mb": round(rss, 1),
+        "peak_rss_mb": round(peak, 1),
+    }
+
+
+def run_backend(ledger_url: str, work: Path, records: int, shippers: int, seconds: float) -> dict[str, Any]:
+    floor_rps = floor(ledger_url, work / "floor-home", records)
+    engine = sa.create_engine(ledger_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(TelemetryAlert))
+    engine.dispose()
+    proc, target = start_collector(ledger_url, work / "home", [f"h{i}" for i in range(max(shippers, 1))])
+    try:
+        collector_rps = through_collector(target, records)
+        load = shippers_load(target, proc.pid, shippers, seconds) if shippers else None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return {
+        "records": records,
+        "floor_rps": round(floor_rps, 1),
+        "collector_rps": round(collector_rps, 1),
+        "load": load,
+    }
+
+
+def pg_schema_url(url: str) -> tuple[str, str]:
+    schema = f"bench_ingest_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    scoped = admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    admin.dispose()
+    return scoped, schema
+
+
+def drop_schema(url: str, schema: str) -> None:
+    admin = sa.create_engine(url, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--pg-url", default=os.environ.get("SENTRY_TEST_PG_URL"))
+    parser.add_argument("--shippers", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--out", type=Path, default=Path("bench-out"))
+    args = parser.parse_args(argv)
+    if not 0 < args.records <= 1_000_000 or not 0 <= args.shippers <= 200 or not 0 < args.seconds <= 300:
+        parser.error("--records 1..1000000, --shippers 0..200, --seconds up to 300")
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        work = Path(tmp)
+        print("--> sqlite", file=sys.stderr)
+        results["sqlite"] = run_backend(
+            f"sqlite:///{work / 'sqlite' / 'ledger.db'}", work / "sqlite", args.records, args.shippers, args.seconds
+        )
+        if args.pg_url:
+            print("--> postgresql", file=sys.stderr)
+            scoped, schema = pg_schema_url(args.pg_url)
+            try:
+                results["postgresql"] = run_backend(scoped, work / "pg", args.records, args.shippers, args.seconds)
+            finally:
+                drop_schema(args.pg_url, schema)
+    summary = report(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ingest.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    print(table(summary))
+    print(f"written {args.out / 'ingest.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The record schema of the wire contract, and the fleet's silence rule: pure functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from orchestrator.collector.schema import EnvelopeError, parse_envelope, parse_record
+from orchestrator.errors import ConfigError
+from orchestrator.fleet import host_state, parse_duration
+from orchestrator.ledger.telemetry import HeartbeatRecord
+
+BOOT = "0123456789abcdef" * 2
+
+
+def good(**extra: object) -> dict[str, object]:
+    return {"type": "alert", "boot": BOOT, "seq": 7, "time": "2026-12-06T23:00:00.123Z", "host": "g1", **extra}
+
+
+def test_a_good_alert_becomes_typed_columns_and_keeps_its_raw_json() -> None:
+    parsed = parse_record(good(rule="r", ip="1.2.3.4", count=5, action="banned", extra={"x": 1}), "g1")
+    assert not isinstance(parsed, str)
+    assert (parsed.type, parsed.boot, parsed.seq) == ("alert", BOOT, 7)
+    assert parsed.host_time == dt.datetime(2026, 12, 6, 23, 0, 0, 123000, tzinfo=dt.UTC)
+    assert parsed.columns["severity"] == "medium"
+    assert parsed.columns["rule"] == "r" and parsed.raw["extra"] == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"type": "gossip"}, "'type'"),
+        ({"boot": "ABC"}, "'boot'"),
+        ({"seq": -1}, "'seq'"),
+        ({"seq": True}, "'seq'"),
+        ({"seq": "3"}, "'seq'"),
+        ({"host": "g2"}, "'host'"),
+        ({"time": "2026-12-06 23:00"}, "time zone"),
+        ({"time": "soon"}, "RFC 3339"),
+        ({"severity": "apocalyptic"}, "'severity'"),
+        ({"count": -5}, "'count'"),
+    ],
+)
+def test_a_bad_record_is_rejected_with_a_reason(change: dict[str, object], reason: str) -> None:
+    result = parse_record(good(**change), "g1")
+    assert isinstance(result, str) and reason in result
+
+
+def test_heartbeat_columns_and_bad_dropped() -> None:
+    beat = good(type="heartbeat", event="interval", interval_seconds=30, dropped={"alert": 2, "heartbeat": 0})
+    parsed = parse_record(beat, "g1")
+    assert not isinstance(parsed, str)
+    assert parsed.columns["dropped_alerts"] == 2 and parsed.columns["interval_seconds"] == 30.0
+    assert isinstance(parse_record(good(type="heartbeat", dropped=[1]), "g1"), str)
+    assert isinstance(parse_record(good(type="heartbeat", event="reboot"), "g1"), str)
+
+
+@pytest.mark.parametrize(
+    "data", [[], {"records": []}, {"host": "", "records": []}, {"host": "g1", "records": {}}, {"host": 3}]
+)
+def test_a_bad_envelope_is_refused_whole(data: object) -> None:
+    with pytest.raises(EnvelopeError):
+        parse_envelope(data, 10)
+
+
+def test_too_many_records_are_refused() -> None:
+    with pytest.raises(EnvelopeError, match="at most 2"):
+        parse_envelope({"host": "g1", "records": [{}, {}, {}]}, 2)
+
+
+def beat(received: dt.datetime, interval: float | None = 10, event: str = "interval") -> HeartbeatRecord:
+    return HeartbeatRecord(
+        client="c", host="h", boot=BOOT, seq=1, host_time=received - dt.timedelta(hours=5), received_at=received,
+        event=event, version="1", rules_digest="d", status="ok", interval_seconds=interval, spool_records=0,
+        spool_bytes=0, quarantined=0, bans_active=0,
+    )  # fmt: skip
+
+
+def test_silence_is_three_of_the_hosts_own_intervals_by_the_receive_clock() -> None:
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    assert host_state(None, now) == "never seen"
+    assert host_state(beat(now - dt.timedelta(seconds=30)), now) == "online"
+    assert host_state(beat(now - dt.timedelta(seconds=31)), now) == "silent"
+    assert host_state(beat(now - dt.timedelta(seconds=80), interval=30), now) == "online"
+    assert host_state(beat(now - dt.timedelta(seconds=91), interval=None), now) == "silent"  # default 30 s
+    assert host_state(beat(now, event="stop"), now) == "silent"
+
+
+def test_durations() -> None:
+    assert parse_duration("30d") == dt.timedelta(days=30)
+    assert parse_duration("90s") == dt.timedelta(seconds=90)
+    for bad in ("", "1", "0h", "1w", "-1h"):
+        with pytest.raises(ConfigError):
+            parse_duration(bad)
