@@ -36,8 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from .errors import OrchestratorError
 from . import versions
+from .errors import OrchestratorError
 from .versions import version_key
 
 if TYPE_CHECKING:
