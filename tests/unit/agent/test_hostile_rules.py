@@ -5,9 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-
-from sentry_agent.detect import Detector
 from sentry_agent import default_rules_path
+from sentry_agent.detect import Detector
 from sentry_agent.rules import load_rules
 
 VICTIM = "192.0.2.50"  # a third party, e.g. a competitor's server or Sentry's own controller
