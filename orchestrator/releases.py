@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from . import versions
 from .errors import OrchestratorError
 from .versions import version_key
 
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 
 Track = Literal["hotfix", "feature"]
 TRACKS: tuple[Track, ...] = ("hotfix", "feature")
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 MODULE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # training module names, e.g. ids-tuning-201
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 EXCLUDED_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
@@ -57,11 +57,6 @@ RULES = "rules/rules.json"
 RELEASE_JSON = "release.json"
 LIST_HINT = "see 'sentryctl release list'"
 MAX_PROBLEMS = 5  # shown in one error line; the rest are counted
-
-_CHUNK_RE = re.compile(r"\d+|\D+")
-# (major, minor, patch, 1 for a release / 0 for a pre-release, pre-release identifiers as (0, n, "") / (1, 0, s)
-# chunks so an int never meets a str)
-VersionKey = tuple[int, int, int, int, tuple[tuple[tuple[int, int, str], ...], ...]]
 
 
 class ReleaseError(OrchestratorError):
@@ -128,8 +123,8 @@ def sha256_file(path: Path) -> str:
 
 
 def validate_version(version: str) -> str:
-    if not isinstance(version, str) or not VERSION_RE.match(version):
-        raise ReleaseError(f"invalid release version {version!r}", hint="use MAJOR.MINOR.PATCH, e.g. 1.4.2")
+    if not versions.is_valid(version):
+        raise ReleaseError(f"invalid release version {version!r}", hint=versions.HINT)
     return version
 
 
@@ -490,7 +485,7 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
     version = manifest.get("version")
     if manifest.get("name") != NAME:
         return f"manifest names {manifest.get('name')!r}, not {NAME}"
-    if not isinstance(version, str) or not VERSION_RE.match(version):
+    if not versions.is_valid(version):
         return f"manifest has an invalid version {version!r}"
     if manifest.get("track") not in TRACKS:
         return f"manifest has an unknown track {manifest.get('track')!r}"
@@ -508,7 +503,7 @@ def verify_release(path_or_version: str | Path, home: Path) -> Release:
     file (its signature beside it as ``<bundle>.sig``). The signature is checked with the home's public key
     before the bundle is opened at all. Raises :class:`ReleaseError` naming what is wrong.
     """
-    if isinstance(path_or_version, str) and VERSION_RE.match(path_or_version):
+    if isinstance(path_or_version, str) and versions.is_valid(path_or_version):
         directory = catalog_dir(home) / path_or_version
         if not directory.is_dir():
             raise ReleaseError(f"no release {path_or_version} in the catalog {catalog_dir(home)}", hint=LIST_HINT)

@@ -57,16 +57,38 @@ def parse_date(text: str) -> dt.date:
 
 
 def schedule(
-    settings: Settings, ledger: Ledger, client: str, version: str, *, date: str, trainer: str
+    settings: Settings,
+    ledger: Ledger,
+    client: str,
+    version: str,
+    *,
+    date: str,
+    trainer: str,
+    backdate: str | None = None,
+    today: dt.date | None = None,
 ) -> tuple[object, list[Path]]:
+    """Schedule a session. A day in the past is refused unless ``backdate`` says why (recorded in the event):
+    a session that already happened is a sign-off, and a typo in the year must not pass as one."""
     inv = inventory.load(settings.inventories, client)
     release = get_release(settings.home, version)
     if not trainer.strip():
         raise InventoryError("a trainer is needed", hint='pass --trainer "Full Name"')
     when = parse_date(date)
+    if backdate is not None and not backdate.strip():
+        raise InventoryError("--backdate needs a reason", hint='e.g. --backdate "recording a session held on site"')
+    if when < (today or dt.datetime.now(dt.UTC).date()) and backdate is None:
+        raise InventoryError(
+            f"--date {when.isoformat()} is in the past",
+            hint='pick a future day, or pass --backdate "REASON" to record a past one on purpose',
+        )
     ensure_client(ledger, inv)
     record = ledger.schedule_training(
-        client, release.version, trainer=trainer.strip(), scheduled_for=when, module=release.requires_training
+        client,
+        release.version,
+        trainer=trainer.strip(),
+        scheduled_for=when,
+        module=release.requires_training,
+        backdate_reason=backdate if when < (today or dt.datetime.now(dt.UTC).date()) else None,
     )
     paths = render_packet(settings, ledger, client, version, trainer=trainer.strip(), scheduled_for=when.isoformat())
     return record, paths
@@ -81,7 +103,9 @@ def signoff(
     trainer: str,
     attendees: Sequence[str],
     notes: str | None = None,
+    unscheduled: bool = False,
 ) -> object:
+    """Sign off; one that was never scheduled needs ``unscheduled`` (and is recorded as such)."""
     inv = inventory.load(settings.inventories, client)
     release = get_release(settings.home, version)
     people = [a.strip() for a in attendees if a.strip()]
@@ -97,4 +121,5 @@ def signoff(
         attendees=people,
         notes=notes,
         module=release.requires_training,
+        unscheduled=unscheduled,
     )

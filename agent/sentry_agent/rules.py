@@ -4,12 +4,15 @@ Format::
 
     {"version": "2026.11.1",
      "rules": [{"id": "game-bruteforce", "source": "game",
-                "pattern": "LOGIN FAILED user=\\\\S+ ip=(?P<ip>[0-9a-fA-F:.]+)",
+                "pattern": "LOGIN FAILED user=\\\\S+ ip=(?P<ip>[0-9a-fA-F:.]+)\\\\s*$",
                 "threshold": 5, "window_seconds": 60, "ban_seconds": 600,
                 "description": "optional free text"}]}
 
 ``pattern`` is a Python regular expression searched in each line of the named source; it must define a named
 group ``ip``. ``threshold`` matches from one address within ``window_seconds`` ban it for ``ban_seconds``.
+Anchor a pattern to the field it means: the parts of a log line an attacker controls (a user name) come before
+the address the service writes, so the shipped rules take the address that ends the line (``$``), and a user
+name such as ``x ip=1.2.3.4`` cannot make the agent ban an address that never sent anything.
 The config's ``rule_overrides`` may replace the three numbers per rule (tiers tune detection this way); an
 override naming a rule that does not exist is an error, so a typo cannot silently disable tuning.
 

@@ -77,6 +77,7 @@ def build(
       sentryctl release build --version 1.4.3 --track hotfix --rules new-rules.json
     """
     source = paths.project_root() / "agent"
+    releases.validate_version(version)  # before it is echoed: a newline in it would split the stage line
     app.stage(f"building release {version} ({track}) from {source}")
     built = releases.build_release(
         source,

@@ -47,6 +47,14 @@ def rollout() -> None:
     """
 
 
+def _require_choice(clients: tuple[str, ...], all_clients: bool) -> None:
+    """Which clients is a usage question: exit 2, like every other bad combination of options."""
+    if all_clients and clients:
+        raise click.UsageError("give --client or --all, not both")
+    if not all_clients and not clients:
+        raise click.UsageError("no clients chosen: pass --client NAME (repeatable) or --all")
+
+
 def plan_tables(app: AppContext, p: RolloutPlan) -> None:
     table = Table("wave", "hosts", title=f"rollout plan: {p.release.version} ({p.track_name} track)")
     for w in p.waves:
@@ -76,6 +84,7 @@ def plan_(
     app: AppContext, version: str, clients: tuple[str, ...], all_clients: bool, emergency: str | None, as_json: bool
 ) -> None:
     """Print the plan for VERSION and change nothing: waves, hosts, gates, windows, who waits for training."""
+    _require_choice(clients, all_clients)
     _, p, _ = service.make_plan(
         app.settings, app.ledger, version, clients, all_clients=all_clients, emergency_reason=emergency
     )
@@ -170,6 +179,7 @@ def start(
     Exit codes: 0 every host has the release; 1 halted and rolled back, or completed with failures (the hosts
     named stay pending: 'rollout resume ID' once they answer); 3 waiting for a client's window ('rollout resume').
     """
+    _require_choice(clients, all_clients)
     planned = service.prepare(
         app.settings, app.ledger, version, clients, all_clients=all_clients, emergency_reason=emergency
     )

@@ -28,10 +28,16 @@ def training() -> None:
 @click.option("--release", "version", required=True, metavar="VERSION")
 @click.option("--date", required=True, metavar="YYYY-MM-DD", help="Day of the on-site session.")
 @click.option("--trainer", required=True, metavar='"NAME"')
+@click.option(
+    "--backdate", metavar='"REASON"', help="Allow a --date in the past; the reason is recorded in the ledger."
+)
 @pass_app
-def schedule(app: AppContext, client: str, version: str, date: str, trainer: str) -> None:
-    """Schedule a session; writes the client's release notes and the trainer's packet."""
-    _, paths = core.schedule(app.settings, app.ledger, client, version, date=date, trainer=trainer)
+def schedule(app: AppContext, client: str, version: str, date: str, trainer: str, backdate: str | None) -> None:
+    """Schedule a session; writes the client's release notes and the trainer's packet.
+
+    A date in the past is refused unless --backdate says why.
+    """
+    _, paths = core.schedule(app.settings, app.ledger, client, version, date=date, trainer=trainer, backdate=backdate)
     app.out.print(f"training for {client} on {version} scheduled for {date} with {trainer}")
     for path in paths:
         app.out.print(f"  wrote {path}")
@@ -43,12 +49,36 @@ def schedule(app: AppContext, client: str, version: str, date: str, trainer: str
 @click.option("--trainer", required=True, metavar='"NAME"')
 @click.option("--attendee", "attendees", multiple=True, required=True, metavar='"NAME"', help="Repeatable.")
 @click.option("--notes", help="Anything the trainer wants on record.")
+@click.option(
+    "--unscheduled",
+    is_flag=True,
+    help="Sign off a session that was never scheduled (recorded as unscheduled in the ledger).",
+)
 @pass_app
 def signoff(
-    app: AppContext, client: str, version: str, trainer: str, attendees: tuple[str, ...], notes: str | None
+    app: AppContext,
+    client: str,
+    version: str,
+    trainer: str,
+    attendees: tuple[str, ...],
+    notes: str | None,
+    unscheduled: bool,
 ) -> None:
-    """Record that the client's staff was trained on VERSION (or its training module)."""
-    core.signoff(app.settings, app.ledger, client, version, trainer=trainer, attendees=attendees, notes=notes)
+    """Record that the client's staff was trained on VERSION (or its training module).
+
+    The sign-off opens the feature track's gate, so it completes a scheduled session; one that was never
+    scheduled needs --unscheduled.
+    """
+    core.signoff(
+        app.settings,
+        app.ledger,
+        client,
+        version,
+        trainer=trainer,
+        attendees=attendees,
+        notes=notes,
+        unscheduled=unscheduled,
+    )
     app.out.print(f"training for {client} on {version} signed off by {trainer} ({len(attendees)} attendee(s))")
 
 

@@ -56,9 +56,11 @@ class TrainingMixin(LedgerMixin):
         scheduled_for: _dt.date | None,
         module: str | None = None,
         actor: str | None = None,
+        backdate_reason: str | None = None,
     ) -> TrainingRecord:
         """Schedule a session (event ``training.scheduled``), or move the one already scheduled for this client,
-        release and module (the event then carries ``previous``; moving it nowhere changes nothing)."""
+        release and module (the event then carries ``previous``; moving it nowhere changes nothing). A session
+        recorded for a past day carries ``backdate_reason`` in its event as ``backdated``."""
         required(release_version, "the release version of a training")
         trainer = required(trainer, "a trainer's name").strip()
         module = _module(module)
@@ -94,6 +96,8 @@ class TrainingMixin(LedgerMixin):
             payload: dict[str, Any] = {"session": row.id, "module": module, "trainer": trainer, "scheduled_for": day}
             if previous is not None:
                 payload["previous"] = previous
+            if backdate_reason:
+                payload["backdated"] = backdate_reason.strip()
             tx.append("training.scheduled", client, release_version, payload)
             tx.session.flush()
             return training_record(row)
@@ -108,11 +112,13 @@ class TrainingMixin(LedgerMixin):
         notes: str | None = None,
         module: str | None = None,
         actor: str | None = None,
+        unscheduled: bool = False,
     ) -> TrainingRecord:
         """Sign off the training of ``client`` for ``release_version`` by ``trainer`` with at least one attendee
         (event ``training.signed_off``). The latest scheduled session for that release is the one signed off (with
-        ``module``: one for that module or for none); without one, a signed-off session is recorded on its own.
-        ``signed_off_by`` is the actor, who recorded it."""
+        ``module``: one for that module or for none); without one, the sign-off is refused unless ``unscheduled``
+        (the gate it opens was never planned: the session is then recorded on its own, its event saying
+        ``unscheduled: true``). ``signed_off_by`` is the actor, who recorded it."""
         required(release_version, "the release version of a training")
         trainer = required(trainer, "a trainer's name").strip()
         people = names(attendees, "the attendees of a training sign-off", strip=True)
@@ -128,6 +134,12 @@ class TrainingMixin(LedgerMixin):
                 *(() if module is None else (or_(TrainingSession.module.is_(None), TrainingSession.module == module),)),
             )
             scheduled_trainer = None
+            if row is None and not unscheduled:
+                raise LedgerError(
+                    f"no training of {client} for {release_version} is scheduled",
+                    hint="schedule it with 'sentryctl training schedule', or pass --unscheduled to record it as such",
+                )
+            never_scheduled = row is None
             if row is None:
                 row = TrainingSession(
                     client=client,
@@ -157,6 +169,8 @@ class TrainingMixin(LedgerMixin):
             }
             if scheduled_trainer is not None and scheduled_trainer != trainer:
                 payload["scheduled_trainer"] = scheduled_trainer
+            if never_scheduled:
+                payload["unscheduled"] = True
             tx.append("training.signed_off", client, release_version, payload)
             return training_record(row)
 

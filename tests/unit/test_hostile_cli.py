@@ -57,3 +57,15 @@ def test_broken_inventory_is_one_line_exit_1(
     # Validation comes first: nothing was built, run or recorded under the state dir.
     after = [p for p in (sorted(home.rglob("*")) if home.exists() else []) if not p.name.startswith("ledger.db")]
     assert after == [p for p in before if not p.name.startswith("ledger.db")]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["rollout", "start", "1.0.0"], ["rollout", "plan", "1.0.0"], ["rollout", "plan", "1.0.0", "--all", "-c", "x"]],
+)
+def test_choosing_no_clients_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--home", str(tmp_path), *args])
+    assert exc.value.code == 2 and "--all" in capsys.readouterr().err

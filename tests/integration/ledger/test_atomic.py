@@ -132,7 +132,7 @@ def test_a_crash_mid_rollout_write_leaves_nothing(ledger: Ledger, monkeypatch: p
     # A sign-off whose event fails leaves no session behind.
     monkeypatch.setattr(store_module._Tx, "append", fail_on_call(1, store_module._Tx.append, raise_boom))
     with pytest.raises(Boom):
-        ledger.signoff_training("acme", "2.0.0", trainer="Ana", attendees=["Bo"])
+        ledger.signoff_training("acme", "2.0.0", trainer="Ana", attendees=["Bo"], unscheduled=True)
     monkeypatch.undo()
     assert ledger.trainings() == []
 

@@ -370,7 +370,7 @@ def test_everything_together_verifies(clients: Ledger) -> None:
     clients.heartbeat_rollout_locks("ro-1")
     walk(clients, "ro-1", "completed")
     clients.release_rollout_locks("ro-1")
-    clients.signoff_training("initech", "2.0.0", trainer="Ana Trainer", attendees=["Bo Ops"])
+    clients.signoff_training("initech", "2.0.0", trainer="Ana Trainer", attendees=["Bo Ops"], unscheduled=True)
     report = clients.verify()
     assert report.ok, report.problems
     assert report.checked == len(clients.events())

@@ -94,7 +94,7 @@ def test_rescheduling_moves_the_session(acme: Ledger) -> None:
 
 
 def test_sign_off_without_a_schedule_and_a_different_trainer(acme: Ledger) -> None:
-    signed = acme.signoff_training("acme", "2.0.0", trainer="Cy", attendees=["Bo Ops"])
+    signed = acme.signoff_training("acme", "2.0.0", trainer="Cy", attendees=["Bo Ops"], unscheduled=True)
     assert (signed.state, signed.scheduled_for, signed.trainer, signed.notes) == ("signed_off", None, "Cy", None)
     assert signed.signed_off_by == "tester@ci"
 
@@ -134,7 +134,9 @@ def test_status_by_release_and_by_module(acme: Ledger) -> None:
 
 def test_sign_off_only_matches_a_compatible_module(acme: Ledger) -> None:
     other = acme.schedule_training("acme", "2.0.0", trainer="Ana", scheduled_for=DAY, module="rules-v2")
-    signed = acme.signoff_training("acme", "2.0.0", trainer="Ana", attendees=["Bo"], module="agent-basics")
+    signed = acme.signoff_training(
+        "acme", "2.0.0", trainer="Ana", attendees=["Bo"], module="agent-basics", unscheduled=True
+    )
     assert signed.id != other.id
     assert signed.module == "agent-basics"
     # Without a module, the sign-off completes whatever was scheduled for the release, and keeps its module.
@@ -143,7 +145,7 @@ def test_sign_off_only_matches_a_compatible_module(acme: Ledger) -> None:
 
 
 def test_training_survives_a_tier_change(acme: Ledger) -> None:
-    signed = acme.signoff_training("acme", "2.0.0", trainer="Ana", attendees=["Bo"])
+    signed = acme.signoff_training("acme", "2.0.0", trainer="Ana", attendees=["Bo"], unscheduled=True)
     acme.remove_client("acme")
     acme.add_client("acme", "professional", {})
     assert acme.training_status("acme", "2.0.0") == signed
@@ -176,3 +178,22 @@ def test_training_mistakes_are_refused(acme: Ledger) -> None:
         acme.schedule_training("acme", "2.0.0", trainer="Ana", scheduled_for=DAY, module=" ")
     assert acme.trainings() == []
     assert [e.kind for e in acme.events()] == ["client.created", "client.created"]
+
+
+def test_an_unscheduled_sign_off_needs_the_flag_and_says_so(acme: Ledger) -> None:
+    """A sign-off opens the feature gate: one that was never scheduled is refused unless asked for, and then
+    its event records it as unscheduled."""
+    import pytest
+
+    from orchestrator.ledger.errors import LedgerError
+
+    before = len(acme.events(limit=1000))
+    with pytest.raises(LedgerError, match=r"no training of acme for 4\.0\.0 is scheduled"):
+        acme.signoff_training("acme", "4.0.0", trainer="Cy", attendees=["Bo Ops"])
+    assert len(acme.events(limit=1000)) == before and acme.training_status("acme", "4.0.0") is None
+    acme.signoff_training("acme", "4.0.0", trainer="Cy", attendees=["Bo Ops"], unscheduled=True)
+    assert acme.events(limit=1)[-1].payload["unscheduled"] is True
+    acme.schedule_training("acme", "4.1.0", trainer="Ana", scheduled_for=DAY, backdate_reason="held last week")
+    assert acme.events(limit=1)[-1].payload["backdated"] == "held last week"
+    acme.signoff_training("acme", "4.1.0", trainer="Ana", attendees=["Bo Ops"])
+    assert "unscheduled" not in acme.events(limit=1)[-1].payload

@@ -29,9 +29,11 @@ def test_order(older: str, newer: str) -> None:
     assert version_key(older) < version_key(newer)
 
 
-def test_equal_and_build_metadata_ignored() -> None:
+def test_equal_and_build_metadata_refused() -> None:
     assert compare("1.4.2", "1.4.2") == 0
-    assert compare("1.4.2+build.7", "1.4.2") == 0
+    # Build metadata would rank equal to 1.4.2 and so be a second 1.4.2: not a version (see versions.py).
+    with pytest.raises(VersionError):
+        compare("1.4.2+build.7", "1.4.2")
 
 
 def test_sorting_a_list() -> None:
