@@ -80,17 +80,25 @@ def status(app: AppContext, lab_name: str, as_json: bool) -> None:
 @json_option
 @pass_app
 def ping(app: AppContext, lab_name: str, as_json: bool) -> None:
-    """Run the ping playbook on every lab host through the Ansible engine (pinned keys, live progress)."""
+    """Run the ping playbook on every lab host through the Ansible engine (pinned keys, live progress).
+
+    The run is recorded in the ledger like every other (ledger runs --client <lab name>)."""
     from .. import inventory, paths
+    from ..bookkeeping import ensure_client
     from ..errors import OrchestratorError
-    from ..runner import RunRequest, run_playbook
+    from ..runner import RunRequest
+    from ..runs import run_recorded
     from .progress import RunProgress, result_table
 
     inv = inventory.load(app.settings.inventories, Lab(app.settings, lab_name).inventory_dir.name)
     request = RunRequest(playbook=paths.playbook("ping.yml"), inventory=inv, label=f"ping-{lab_name}")
     progress = RunProgress(app.err, f"ping {len(inv.hosts)} host(s)")
+    ensure_client(app.ledger, inv)
     with progress.running():
-        result = run_playbook(request, app.settings, on_event=progress.on_event, cancel=progress.cancel)
+        result, _ = run_recorded(
+            app.settings, app.ledger, request, kind="ping", client=inv.client,
+            summary={"hosts": [h.name for h in inv.hosts]}, on_event=progress.on_event, cancel=progress.cancel,
+        )  # fmt: skip
     if as_json:
         app.emit_json(result.to_json())
     else:

@@ -263,7 +263,8 @@ def rollback(settings: Settings, ledger: Ledger, uid: str, *, on_event: EventSin
     hosts = [
         (h.client, h.host, h.wave, "pending", h.previous_version, h.previous_version)
         for h in record.hosts
-        if h.status in ("healthy", "updated", "updating", "failed") and h.previous_version
+        # "pending": left without the release at the end (completed_with_failures); it may have been switched.
+        if h.status in ("healthy", "updated", "updating", "failed", "pending") and h.previous_version
     ]
     if not hosts:
         raise OrchestratorError(f"rollout {uid} switched no host; nothing to roll back")

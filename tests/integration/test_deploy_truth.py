@@ -1,6 +1,8 @@
 """A converge repairs what drifted live, not only what differs on disk: a rate-limit rule deleted from the loaded
-nftables table, a stopped and disabled fail2ban, a sysctl value changed in the kernel, an sshd setting changed
-and reloaded. The check-mode converge reports each one; the real converge brings each one back."""
+nftables table, a stopped and disabled fail2ban, an sshd setting changed and reloaded. The check-mode converge
+reports each one; the real converge brings each one back. (Sysctl values: every managed key is read-only inside
+the lab's systemd-nspawn hosts, so the role skips them with the reason and this test cannot break one; the role
+compares the live values with the drop-in and a dry run reports the drift where keys are writable.)"""
 
 from __future__ import annotations
 
@@ -38,7 +40,6 @@ def test_converge_repairs_live_drift_and_dry_run_reports_it(provisioned: Provisi
     handle = env.ssh(victim, "nft -a list chain inet sentry input | grep game_tcp | head -n 1").rsplit("handle", 1)[1]
     env.ssh(victim, f"nft delete rule inet sentry input handle {handle.strip()}")
     env.ssh(victim, "systemctl disable --now fail2ban")
-    env.ssh(victim, "sysctl -w net.ipv4.tcp_syncookies=0")
     env.ssh(victim, "sed -i 's/^MaxAuthTries .*/MaxAuthTries 6/I' /etc/ssh/sshd_config.d/50-sentry.conf")
     env.ssh(victim, "systemctl reload ssh")
     assert "maxauthtries 6" in env.ssh(victim, "sshd -T")
@@ -53,7 +54,6 @@ def test_converge_repairs_live_drift_and_dry_run_reports_it(provisioned: Provisi
     for task in (
         "Report the ruleset change that a real run would apply",
         "Enable and start fail2ban",
-        "Report the sysctl values a real run would re-apply",
         "Write the sshd hardening drop-in",
     ):
         assert task in joined, f"the dry run did not report {task!r}: {reported}"
@@ -62,5 +62,22 @@ def test_converge_repairs_live_drift_and_dry_run_reports_it(provisioned: Provisi
         "active",
         "enabled",
     ]
-    assert env.ssh(victim, "sysctl -n net.ipv4.tcp_syncookies").strip() == "1"
     assert "maxauthtries 3" in env.ssh(victim, "sshd -T")
+
+
+def test_lab_ping_is_recorded_in_the_ledger(provisioned: Provisioned) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = provisioned.env
+    cli_env = {**os.environ, "SENTRY_HOME": str(env.settings.home), "SENTRY_INVENTORIES": str(env.settings.inventories)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "lab", "ping", "--name", env.lab.name],
+        capture_output=True, text=True, env=cli_env, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with Ledger.open(env.settings.db_url, env.settings.home) as ledger:
+        runs = ledger.runs(kind="ping", limit=5)
+    assert runs and runs[0].status == "succeeded"
+    assert sorted(runs[0].host_results()) == sorted(h.name for h in env.hosts())

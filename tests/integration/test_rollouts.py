@@ -444,15 +444,15 @@ def test_a_missed_host_ends_completed_with_failures_and_resume_brings_it_the_rel
     statuses = {h["host"]: h["status"] for h in out["hosts"]}
     assert statuses == {"ro-1": "healthy", "ro-2": "healthy", "ro-3": "pending"}
     assert "unreachable" in next(h["why"] for h in out["hosts"] if h["host"] == "ro-3")
-    assert fleet.running("ro-3") == "2.1.0"
-    with fleet.ledger() as ledger:
-        assert next(r.release_version for r in ledger.host_releases("alpha") if r.host == "ro-3") == "2.1.0"
     deadline = time.monotonic() + 60
     while subprocess.run(
         [*fleet.lab.ssh_argv(fleet.hosts["ro-3"]), "true"], capture_output=True, check=False
     ).returncode:
         assert time.monotonic() < deadline, "ro-3 never answered again"
         time.sleep(1)
+    assert fleet.running("ro-3") == "2.1.0"
+    with fleet.ledger() as ledger:
+        assert next(r.release_version for r in ledger.host_releases("alpha") if r.host == "ro-3") == "2.1.0"
     resumed = fleet.cli("rollout", "resume", out["rollout"], "--yes", "--json")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["state"] == "completed"

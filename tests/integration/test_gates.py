@@ -1,0 +1,161 @@
+"""Each gate really stops a wave, on lab hosts, through the executor with the real Ansible engine: an agent that
+answers /healthz with a state other than ok, an agent that never answers, a smoke check failing on a host whose
+agent is healthy, and the failure budget (a failure inside it continues, one more halts). Each halt rolls the
+touched hosts back, healthy on their previous release; later waves are never touched.
+
+The client's track (its tracks.yml) drops the soak and shortens the health wait: what is tested is that a gate
+stops the wave, not how long it waits. Every test leaves the hosts on the tree's release."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator import provision, releases, signing
+from orchestrator.ledger import Ledger
+from orchestrator.rollout import service
+from orchestrator.rollout.execute import RolloutEvent, RolloutHalted, RolloutIncomplete
+
+from .conftest import Provisioned
+
+pytestmark = pytest.mark.lab
+
+AGENT = Path(__file__).resolve().parents[2] / "agent"
+TRACKS = {
+    "hotfix": {
+        "waves": [{"name": "canary", "hosts_per_client": 1}, {"name": "rest", "percent": 100}],
+        "soak_seconds": 0,
+        "health_timeout_seconds": 20,
+        "failure_budget": {"max_failed": 1, "max_failed_percent": None},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def gated(provisioned: Provisioned) -> Iterator[Provisioned]:
+    settings = provisioned.env.settings
+    if not signing.public_key_path(settings.home).exists():
+        signing.keygen(settings.home)
+    tracks = provisioned.env.inventory.path / "tracks.yml"
+    tracks.write_text(yaml.safe_dump(TRACKS))
+    try:
+        yield provisioned
+    finally:
+        tracks.unlink()
+
+
+def names(p: Provisioned) -> list[str]:
+    return sorted(h.name for h in p.env.hosts())
+
+
+def running(p: Provisioned, name: str) -> str:
+    host = next(h for h in p.env.hosts() if h.name == name)
+    return p.env.ssh(host, "readlink /opt/sentry/current").strip().rsplit("/", 1)[-1]
+
+
+def roll(p: Provisioned, version: str) -> tuple[str | None, list[RolloutEvent]]:
+    events: list[RolloutEvent] = []
+    uid: list[str] = []
+    with Ledger.open(p.env.settings.db_url, p.env.settings.home) as ledger:
+        planned = service.prepare(p.env.settings, ledger, version, [p.client])
+        service.execute(p.env.settings, ledger, planned, on_event=events.append, on_created=uid.append)
+    return (uid[0] if uid else None), events
+
+
+def assert_halted_and_rolled_back(p: Provisioned, version: str, gate_words: str, exc: RolloutHalted) -> None:
+    assert gate_words in exc.message and "rolled back and healthy" in exc.message, exc.message
+    assert {running(p, n) for n in names(p)} == {"1.0.0"}
+    with Ledger.open(p.env.settings.db_url, p.env.settings.home) as ledger:
+        record = ledger.rollouts(limit=1)[0]
+        assert record.release_version == version and record.state == "rolled_back"
+        statuses = {h.host: h.status for h in record.hosts}
+        assert {r.host: r.release_version for r in ledger.host_releases(p.client)} == dict.fromkeys(names(p), "1.0.0")
+    canary = names(p)[0]
+    assert statuses[canary] == "rolled_back"
+    assert all(statuses[n] == "pending" for n in names(p)[1:]), statuses  # the later wave was never touched
+
+
+def test_health_gate_stops_an_agent_that_reports_failing(gated: Provisioned, tmp_path: Path) -> None:
+    rules = json.loads((AGENT / "rules" / "rules.json").read_text())
+    rules["self_test"] = "fail"
+    (tmp_path / "rules.json").write_text(json.dumps(rules))
+    releases.build_release(AGENT, gated.env.settings.home, version="1.0.11", rules_file=tmp_path / "rules.json")
+    with pytest.raises(RolloutHalted) as info:
+        roll(gated, "1.0.11")
+    assert_halted_and_rolled_back(gated, "1.0.11", "canary gate failed", info.value)
+    with Ledger.open(gated.env.settings.db_url, gated.env.settings.home) as ledger:
+        canary = ledger.rollouts(limit=1)[0].hosts[0]
+    assert "health gate" in str(canary.detail["why"]) and "failing" in str(canary.detail["why"]), canary.detail
+
+
+def test_health_gate_stops_an_agent_that_never_answers(gated: Provisioned, tmp_path: Path) -> None:
+    source = tmp_path / "agent"
+    shutil.copytree(AGENT, source, ignore=shutil.ignore_patterns("__pycache__"))
+    main = source / "sentry_agent" / "__main__.py"
+    text = main.read_text()
+    hang = "    import time\n\n    while True:  # fault injection: runs, never listens\n        time.sleep(60)\n"
+    main.write_text(text.replace("    return _run(Agent(config, rules, version))\n", hang, 1))
+    assert main.read_text() != text
+    releases.build_release(source, gated.env.settings.home, version="1.0.12")
+    with pytest.raises(RolloutHalted) as info:
+        roll(gated, "1.0.12")
+    assert_halted_and_rolled_back(gated, "1.0.12", "canary gate failed", info.value)
+
+
+def break_ban_sets(p: Provisioned, name: str) -> None:
+    host = next(h for h in p.env.hosts() if h.name == name)
+    p.env.ssh(host, "nft flush chain inet sentry input && nft delete set inet sentry banned_v4")
+
+
+def repair_firewalls(p: Provisioned) -> None:
+    """The converge sees the live drift and re-applies the ruleset (the file on disk never changed)."""
+    with Ledger.open(p.env.settings.db_url, p.env.settings.home) as ledger:
+        fixed = provision.provision(p.env.settings, p.client, ledger, tags=("firewall",))
+    assert fixed.ok
+    for h in p.env.hosts():
+        p.env.ssh(h, "nft list set inet sentry banned_v4 >/dev/null")
+
+
+def test_smoke_gate_stops_a_healthy_agent_on_a_broken_host(gated: Provisioned) -> None:
+    releases.build_release(AGENT, gated.env.settings.home, version="1.0.13")
+    break_ban_sets(gated, names(gated)[0])
+    try:
+        with pytest.raises(RolloutHalted) as info:
+            roll(gated, "1.0.13")
+        assert_halted_and_rolled_back(gated, "1.0.13", "canary gate failed", info.value)
+        with Ledger.open(gated.env.settings.db_url, gated.env.settings.home) as ledger:
+            record = ledger.rollouts(limit=1)[0]
+        canary = next(h for h in record.hosts if h.host == names(gated)[0])
+        assert "smoke gate" in str(canary.detail["why"]) and "firewall-sets" in str(canary.detail["why"])
+    finally:
+        repair_firewalls(gated)
+
+
+def test_budget_a_failure_inside_continues_one_more_halts(gated: Provisioned) -> None:
+    _, second, third = names(gated)
+    releases.build_release(AGENT, gated.env.settings.home, version="1.0.14")
+    break_ban_sets(gated, third)
+    try:
+        with pytest.raises(RolloutIncomplete) as inside:
+            roll(gated, "1.0.14")
+        assert f"{gated.client}/{third} (smoke gate" in inside.value.message, inside.value.message
+        assert running(gated, second) == "1.0.14"
+        with Ledger.open(gated.env.settings.db_url, gated.env.settings.home) as ledger:
+            first = ledger.rollouts(limit=1)[0]
+            assert first.state == "completed_with_failures"
+            child = service.rollback(gated.env.settings, ledger, first.uid, on_event=lambda _e: None)
+            assert ledger.rollout(child).state == "rolled_back"  # type: ignore[union-attr]
+        assert {running(gated, n) for n in names(gated)} == {"1.0.0"}
+        releases.build_release(AGENT, gated.env.settings.home, version="1.0.15")
+        break_ban_sets(gated, second)
+        with pytest.raises(RolloutHalted) as beyond:
+            roll(gated, "1.0.15")
+        assert "failure budget" in beyond.value.message and "rolled back and healthy" in beyond.value.message
+        assert {running(gated, n) for n in names(gated)} == {"1.0.0"}
+    finally:
+        repair_firewalls(gated)
