@@ -79,6 +79,8 @@ def provision(
     limits: Thresholds | None = None,
     on_event: EventCallback | None = None,
     cancel: Cancellation | None = None,
+    task_timeout: int = RunRequest.task_timeout,
+    run_timeout: int = RunRequest.run_timeout,
 ) -> ProvisionResult:
     inv = inventory.load(settings.inventories, client)
     hosts = inv.select(limit)  # an unknown host fails here, before anything runs
@@ -89,7 +91,7 @@ def provision(
         return ProvisionResult(client, report, bundle)
     ensure_client(ledger, inv)
     request = site_request(settings, inv, bundle, limit=limit, dry_run=dry_run, tags=tags)
-    request = replace(request, run_id=new_run_id(request.label))
+    request = replace(request, run_id=new_run_id(request.label), task_timeout=task_timeout, run_timeout=run_timeout)
     assert request.run_id is not None
     kind = "check" if dry_run else "provision"
     summary = {"hosts": [h.name for h in hosts], "release": bundle.version, "sha256": bundle.sha256, "tags": list(tags)}

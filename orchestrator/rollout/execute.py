@@ -30,6 +30,7 @@ from ..settings import Settings
 from .plan import PlannedWave, RolloutPlan
 from .probe import Health, wait_healthy
 from .smoke import run_smoke
+from .tracks import client_track
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ class Executor:
             self.ledger.start_run(
                 "rollout", client, {"rollout": self.uid, "wave": wave.name, "hosts": names}, uid=run_id
             )
+            track = client_track(inv.path, self.release.track)  # its task and run timeouts bound the wave
             request = RunRequest(
                 playbook=paths.playbook("agent.yml"),
                 inventory=inv,
@@ -179,6 +181,8 @@ class Executor:
                 extravars={**agent_extravars(self.release), "sentry_stack_version": __version__},
                 vault=secrets.run_files(self.settings, inv),
                 run_id=run_id,
+                task_timeout=track.task_timeout_seconds,
+                run_timeout=track.run_timeout_seconds,
             )
             try:
                 result = run_playbook(request, self.settings)
