@@ -169,6 +169,8 @@ def provision(
     release: str | None = None,
     on_event: EventCallback | None = None,
     cancel: Cancellation | None = None,
+    task_timeout: int = RunRequest.task_timeout,
+    run_timeout: int = RunRequest.run_timeout,
 ) -> ProvisionResult:
     inv = inventory.load(settings.inventories, client)
     hosts = inv.select(limit)  # an unknown host fails here, before anything runs
@@ -189,7 +191,9 @@ def provision(
     for names in sorted(groups.values()):
         bundle = targets[names[0]]
         request = site_request(settings, inv, bundle, limit=",".join(sorted(names)), dry_run=dry_run, tags=tags)
-        request = replace(request, extravars={**request.extravars, **wiring})
+        request = replace(
+            request, extravars={**request.extravars, **wiring}, task_timeout=task_timeout, run_timeout=run_timeout
+        )
         summary = {"hosts": sorted(names), "release": bundle.version, "sha256": bundle.sha256, "tags": list(tags)}
         result, failed = run_recorded(
             settings, ledger, request, kind=kind, client=client, summary=summary, on_event=on_event, cancel=cancel

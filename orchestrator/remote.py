@@ -13,13 +13,14 @@ import hashlib
 import logging
 import os
 import re
+import signal
 import socket
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import paramiko
 
@@ -296,3 +297,38 @@ def write_ssh_config(inv: Inventory, path: Path, control_dir: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+class CommandTimeout(RemoteError):
+    """Raised when one command of a testinfra host did not finish within its bound (its ssh was killed)."""
+
+
+def testinfra_host(name: str, ssh_config: Path, command_timeout: float, **kwargs: Any) -> Any:
+    """A testinfra host over OpenSSH (``write_ssh_config``) whose every command is bounded.
+
+    testinfra waits for ssh without a limit, and ServerAlive only notices a dead host, not a command that hangs on
+    a live one: past ``command_timeout`` the command's ssh (in a session of its own) is killed and
+    :class:`CommandTimeout` raised, so the caller reports the host instead of waiting forever."""
+    import subprocess
+
+    import testinfra
+
+    target = testinfra.get_host(f"ssh://{name}", ssh_config=str(ssh_config), **kwargs)
+    backend = target.backend
+
+    def run_local(command: str, *args: str) -> Any:
+        cmd = backend.encode(backend.quote(command, *args))
+        p = subprocess.Popen(  # noqa: S602 - testinfra's own way: one shell line of quoted arguments
+            cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            stdout, stderr = p.communicate(timeout=command_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            raise CommandTimeout(f"{name}: a command did not finish within {command_timeout:.0f}s") from None
+        return backend.result(p.returncode, cmd, stdout, stderr)
+
+    backend.run_local = run_local
+    return target

@@ -15,8 +15,10 @@ import os
 import re
 import secrets
 import shlex
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,11 @@ class RunRequest:
     forks: int = 10
     verbosity: int = 0
     timeout: int = 10  # SSH connect timeout, seconds
+    # Every run is bounded twice: one task may take task_timeout seconds on a host (that host then fails, the others
+    # go on); the whole run may take run_timeout seconds, then ansible-playbook and its SSH children are killed and
+    # every host that had not finished is reported failed. The defaults fit a cold converge with package installs.
+    task_timeout: int = 600
+    run_timeout: int = 3600
     run_id: str | None = None  # given when the caller records the run elsewhere under the same id
     vault: tuple[Path, Path] | None = None  # (encrypted extra-vars file, vault password file)
 
@@ -84,7 +91,7 @@ class HostOutcome:
 @dataclass(frozen=True)
 class RunResult:
     run_id: str
-    status: str  # runner's: successful, failed, canceled, timeout
+    status: str  # runner's: successful, failed, canceled, timeout (run_timeout passed; the run was killed)
     rc: int
     hosts: Mapping[str, HostOutcome]
     artifact_dir: Path
@@ -183,6 +190,19 @@ def outcomes_from_stats(stats: Mapping[str, Any]) -> dict[str, HostOutcome]:
     return {h: HostOutcome(host=h, **c) for h, c in counts.items()}
 
 
+def unfinished_outcomes(seen: Mapping[str, Mapping[str, int]], targets: Sequence[str]) -> dict[str, HostOutcome]:
+    """Per-host outcome of a run that never reported its stats (it was killed at its run timeout): what each host's
+    events counted, and every host that had not already failed or been unreachable counted failed once more: the
+    run did not finish on it."""
+    out: dict[str, HostOutcome] = {}
+    for host in dict.fromkeys([*targets, *seen]):
+        counts = dict(seen.get(host, {}))
+        if not counts.get("failed") and not counts.get("unreachable"):
+            counts["failed"] = counts.get("failed", 0) + 1
+        out[host] = HostOutcome(host=host, **counts)
+    return out
+
+
 def new_run_id(label: str, now: _dt.datetime | None = None) -> str:
     stamp = (now or _dt.datetime.now(_dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
     slug = LABEL_RE.sub("-", label.lower()).strip("-")[:40] or "run"
@@ -249,6 +269,7 @@ def build_env(request: RunRequest, settings: Settings, run_dir: Path) -> dict[st
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(settings.ssh_control_dir),
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_TIMEOUT": str(request.timeout),
+        "ANSIBLE_TASK_TIMEOUT": str(request.task_timeout),
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
         "ANSIBLE_NOCOLOR": "True",
@@ -284,6 +305,8 @@ def build_config(request: RunRequest, settings: Settings, run_id: str) -> dict[s
         "quiet": True,
         "suppress_env_files": True,
         "cmdline": " ".join(shlex.quote(c) for c in cmdline) if cmdline else None,
+        # Runner's job timeout: past it, it SIGKILLs ansible-playbook's process group and reports "timeout".
+        "timeout": request.run_timeout,
         # How often runner polls our cancel callback; small so a cancel is honoured promptly.
         "settings": {"pexpect_timeout": 0.2, "suppress_ansible_output": True},
     }
@@ -355,6 +378,7 @@ def run_playbook(
     vars_file.chmod(0o600)
     cancel = cancel or Cancellation()
     stats: dict[str, Any] | None = None
+    seen: dict[str, dict[str, int]] = {}  # per-host event counts, the outcome of a run killed before its stats
 
     def handle(raw: dict[str, Any]) -> bool:
         nonlocal stats
@@ -362,6 +386,9 @@ def run_playbook(
             stats = dict(raw.get("event_data") or {})
         event = simplify_event(raw)
         if event is not None:
+            if event.host and event.kind in ("ok", "changed", "failed", "unreachable", "skipped"):
+                tally = seen.setdefault(event.host, {})
+                tally[event.kind] = tally.get(event.kind, 0) + 1
             cancel.observe(event)
             if on_event is not None:
                 on_event(event)
@@ -381,7 +408,7 @@ def run_playbook(
     except (AnsibleRunnerException, OSError) as exc:
         raise RunnerError(f"could not run {request.playbook.name}: {exc}") from exc
     artifact_dir = Path(rc.artifact_dir)
-    hosts = outcomes_from_stats(stats) if stats is not None else {}
+    hosts = _final_outcomes(request, run_dir, str(status), stats, seen)
     result = RunResult(
         run_id=run_id,
         status=str(status),
@@ -396,6 +423,56 @@ def run_playbook(
     if result.status == "canceled":
         raise RunCancelled(f"run {run_id} was cancelled", hint=f"its artifacts are in {artifact_dir}")
     return result
+
+
+def run_processes(run_dir: Path) -> list[int]:
+    """Processes of a run: every one that carries its environment (its private temp dir), but SSH connection
+    masters, which serve later runs too and end on their own (ControlPersist)."""
+    marker = f"ANSIBLE_LOCAL_TEMP={run_dir / 'tmp'}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue  # gone, or not ours to read
+        if marker in environ and b"[mux]" not in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def kill_leftovers(run_dir: Path) -> None:
+    """Kill what a stopped run left running. Runner kills ansible-playbook's process group, but Ansible's workers
+    and their ssh each run in a session of their own (setsid) and would go on waiting on a hung host."""
+    for _ in range(3):  # a worker may fork an ssh while we kill: look again
+        pids = run_processes(run_dir)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+
+
+def _final_outcomes(
+    request: RunRequest,
+    run_dir: Path,
+    status: str,
+    stats: Mapping[str, Any] | None,
+    seen: Mapping[str, Mapping[str, int]],
+) -> dict[str, HostOutcome]:
+    if status in ("timeout", "canceled"):
+        kill_leftovers(run_dir)
+    if stats is not None:
+        return outcomes_from_stats(stats)
+    if status == "timeout":
+        log.warning("run %s passed its %ss run timeout and was killed", run_dir.name, request.run_timeout)
+        return unfinished_outcomes(seen, [h.name for h in request.inventory.select(request.limit)])
+    return {}
 
 
 def tail_stdout(result: RunResult, lines: int = 40) -> str:

@@ -15,12 +15,14 @@ from typing import Any
 from .. import remote
 from ..errors import RemoteError
 from ..inventory import Host, Inventory
+from ..remote import CommandTimeout
 from .checks import Check, Finding
 from .expected import Expected
 from .records import CheckResult, CheckStatus, HostReport
 from .waivers import Waiver
 
 Progress = Callable[[str], None]
+COMMAND_TIMEOUT = 60.0  # seconds one check command may take on a host
 
 
 def _reach(target: Any) -> str | None:
@@ -28,6 +30,8 @@ def _reach(target: Any) -> str | None:
     code 255 (with ssh's message in the exception), so both shapes are read."""
     try:
         result = target.run("true")
+    except CommandTimeout as exc:
+        return f"unreachable over SSH: {exc.message}"
     except Exception as exc:  # a RuntimeError carrying the CommandResult
         stderr = getattr(exc.args[0], "stderr", None) if exc.args else None
         return _connection_error(stderr if isinstance(stderr, str) else str(exc))
@@ -45,6 +49,8 @@ def _evaluate(check: Check, target: Any, expected: Expected) -> tuple[Finding, f
     started = time.monotonic()
     try:
         finding = check.probe(target, expected)
+    except CommandTimeout:
+        raise  # not a finding about the host: the host could not be audited (audit_host reports it)
     except Exception as exc:  # testinfra raises plain exceptions (AssertionError, RuntimeError) for failed commands
         finding = Finding(False, "the check's commands succeed", f"{type(exc).__name__}: {str(exc)[:200]}")
     return finding, time.monotonic() - started
@@ -70,7 +76,11 @@ def audit_host(
                 )
             )
             continue
-        finding, seconds = _evaluate(check, target, expected)
+        try:
+            finding, seconds = _evaluate(check, target, expected)
+        except CommandTimeout as exc:
+            error = f"check {check.id} did not finish: {exc.message}"
+            return HostReport(host.name, host.address, expected, tuple(results), error=error)
         status: CheckStatus = "pass" if finding.ok else "fail"
         waiver = waivers.get((check.id, host.name))
         if not finding.ok and waiver is not None:
@@ -94,13 +104,13 @@ def run_checks(
     waivers: Mapping[tuple[str, str], Waiver],
     work_dir: Path,
     on_progress: Progress,
+    command_timeout: float = COMMAND_TIMEOUT,
 ) -> dict[str, HostReport]:
-    import testinfra
-
     ssh_config = remote.write_ssh_config(inv, work_dir / "ssh_config", work_dir / "cp")
 
     def one(host: Host) -> HostReport:
-        target = testinfra.get_host(f"ssh://{host.name}", ssh_config=str(ssh_config), sudo=host.user != "root")
+        # Every command bounded (ServerAlive only notices a dead host): a check that hangs makes the host an error.
+        target = remote.testinfra_host(host.name, ssh_config, command_timeout, sudo=host.user != "root")
         report = audit_host(host, target, expected[host.name], checks, waivers)
         on_progress(_progress_line(report))
         return report

@@ -24,7 +24,7 @@ from ..settings import Settings
 from . import bundle, report
 from .checks import Check, registry
 from .drift import converge_check
-from .engine import run_checks
+from .engine import COMMAND_TIMEOUT, run_checks
 from .errors import AuditError
 from .expected import Expected, expected_state
 from .records import (
@@ -84,11 +84,13 @@ def run_audit(
     auditor: str | None = None,
     on_progress: Progress | None = None,
     today: _dt.date | None = None,
+    command_timeout: float = COMMAND_TIMEOUT,
 ) -> AuditOutcome:
     try:
         return _start(
             settings, client, ledger, limit=limit, out_dir=out_dir, check_ids=check_ids, waivers_file=waivers_file,
             converge_check=converge_check, auditor=auditor, on_progress=on_progress, today=today,
+            command_timeout=command_timeout,
         )  # fmt: skip
     except AuditError:
         raise
@@ -111,6 +113,7 @@ def _start(
     auditor: str | None,
     on_progress: Progress | None,
     today: _dt.date | None,
+    command_timeout: float,
 ) -> AuditOutcome:
     say = on_progress or (lambda _msg: None)
     started = _dt.datetime.now(_dt.UTC)
@@ -138,7 +141,7 @@ def _start(
     try:
         return _audit(
             settings, inv, ledger, hosts, checks, with_converge, waivers, waiver_path, uid, bundle_dir, started,
-            auditor or ledger.actor, say,
+            auditor or ledger.actor, say, command_timeout,
         )  # fmt: skip
     except BaseException:
         # Never leave an unsigned half-bundle that someone could file.
@@ -160,6 +163,7 @@ def _audit(
     started: _dt.datetime,
     auditor: str,
     say: Progress,
+    command_timeout: float,
 ) -> AuditOutcome:
     ensure_client(ledger, inv)
     releases = {r.host: r for r in ledger.host_releases(inv.client)}
@@ -167,7 +171,7 @@ def _audit(
     work_dir = settings.home / "audits" / ".work" / uid
     work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     say(f"checking {len(hosts)} host(s) with {len(checks)} check(s) over SSH")
-    reports = run_checks(inv, hosts, expected, checks, waivers, work_dir, say)
+    reports = run_checks(inv, hosts, expected, checks, waivers, work_dir, say, command_timeout)
     notes: list[str] = []
     if with_converge:
         reachable = [h for h in hosts if not reports[h.name].error]

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .. import signing
 from ..audit import AuditOutcome, check_catalog, run_audit, verify_bundle
+from ..audit.engine import COMMAND_TIMEOUT
 from ..audit.errors import EXIT_NOT_AUDITED
 from .context import AppContext, pass_app
 from .options import json_option, limit_option
@@ -46,6 +47,13 @@ STYLE = {"compliant": "green", "drift": "yellow", "error": "red"}
     help="Skip the check-mode run of the site playbook (testinfra checks only; faster).",
 )
 @click.option("--auditor", metavar='"NAME"', help="Who audits, for the report and the ledger (default: the actor).")
+@click.option(
+    "--command-timeout",
+    type=click.FloatRange(1, 3600),
+    default=COMMAND_TIMEOUT,
+    show_default=True,
+    help="Seconds one check command may take on a host; past it the host is reported as not audited.",
+)
 @json_option
 @click.pass_context
 def audit(
@@ -57,6 +65,7 @@ def audit(
     waivers_file: Path | None,
     no_converge_check: bool,
     auditor: str | None,
+    command_timeout: float,
     as_json: bool,
 ) -> None:
     """Verify that every host of a client is in the state the ledger says, and write a signed evidence bundle.
@@ -111,6 +120,7 @@ def audit(
             converge_check=not no_converge_check,
             auditor=auditor,
             on_progress=progress,
+            command_timeout=command_timeout,
         )
     if as_json:
         from ..audit.report import report_json

@@ -7,6 +7,7 @@ import click
 from ..errors import OrchestratorError
 from ..provision import STACK_TAGS
 from ..provision import provision as run_provision
+from ..runner import RunRequest
 from .context import AppContext, pass_app
 from .options import client_option, dry_run_option, json_option, limit_option
 from .preflight import preflight_table
@@ -29,6 +30,20 @@ from .progress import RunProgress, result_table
     metavar="VERSION",
     help="Converge every chosen host with this catalog release (no downgrade, its minimum previous version holds).",
 )
+@click.option(
+    "--task-timeout",
+    type=click.IntRange(1, 86400),
+    default=RunRequest.task_timeout,
+    show_default=True,
+    help="Seconds one task may take on one host; past it that host fails and the others go on.",
+)
+@click.option(
+    "--run-timeout",
+    type=click.IntRange(1, 86400),
+    default=RunRequest.run_timeout,
+    show_default=True,
+    help="Seconds the whole run may take; past it the run is stopped and unfinished hosts fail.",
+)
 @json_option
 @pass_app
 def provision(
@@ -38,6 +53,8 @@ def provision(
     dry_run: bool,
     tags: tuple[str, ...],
     release: str | None,
+    task_timeout: int,
+    run_timeout: int,
     as_json: bool,
 ) -> None:
     """Install (or re-converge) the protection stack on a client's hosts, as the client's tier says.
@@ -69,6 +86,8 @@ def provision(
             release=release,
             on_event=progress.on_event,
             cancel=progress.cancel,
+            task_timeout=task_timeout,
+            run_timeout=run_timeout,
         )
     result = outcome.run
     if result is None:

@@ -16,7 +16,7 @@ import yaml
 
 from ..errors import LabError
 from ..settings import Settings
-from . import image, machine, net, proc, system
+from . import claims, image, machine, net, proc, system
 from .state import HostState, LabState, lab_id, load, save, validate_name
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ class Lab:
                 f"lab {self.name} already runs on {state.subnet}",
                 hint=f"'sentryctl lab down --name {self.name}' first to move it to {subnet}",
             )
+        else:  # a running lab keeps its claim; one made before claims existed gets it now, or is refused
+            claims.claim(self.name, self.dir, state.network)
         if len(state.hosts) > hosts:
             progress(f"lab {self.name} already has {len(state.hosts)} hosts; keeping them all")
         net.create_bridge(state.bridge, state.network)
@@ -136,11 +138,16 @@ class Lab:
         return state
 
     def _create(self, progress: Progress, subnet: str | None) -> LabState:
-        if subnet:
-            network = net.parse_subnet(subnet)
-            net.check_free(network)
-        else:
-            network = net.pick_subnet()
+        # Claim the subnet first, atomically and machine-wide: the image lock below can make labs started at the
+        # same moment wait for each other, and none may pick what another already took while it waited.
+        network = claims.claim(self.name, self.dir, net.parse_subnet(subnet) if subnet else None)
+        try:
+            return self._create_on(network, progress)
+        except BaseException:
+            claims.release(self.dir)  # nothing was made on the subnet yet: give it back
+            raise
+
+    def _create_on(self, network: ipaddress.IPv4Network, progress: Progress) -> LabState:
         base = image.ensure_image(self.settings.lab_cache, progress)
         if not self.key.exists():
             system.run(
@@ -293,6 +300,7 @@ class Lab:
             (Path(state.image).parent / f"in-use-{self.id}").unlink(missing_ok=True)
         self._sweep()
         shutil.rmtree(self.dir, ignore_errors=True)
+        claims.release(self.dir)  # last: until here the bridge may still hold the subnet's address
         progress(f"lab {self.name} removed")
         return True
 

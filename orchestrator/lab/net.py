@@ -19,16 +19,20 @@ AUTO_POOL = ipaddress.IPv4Network("10.213.0.0/16")
 FIRST_HOST_OFFSET = 10  # hosts get .11, .12, ...; .1 is the bridge
 
 
-def used_networks() -> list[ipaddress.IPv4Network]:
-    """Every IPv4 network the machine has an address or a route in."""
+def used_networks(except_dev: str | None = None) -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network the machine has an address or a route in (but those on ``except_dev``)."""
     nets: list[ipaddress.IPv4Network] = []
     addrs = json.loads(system.run(["ip", "-j", "-4", "addr", "show"]).stdout or "[]")
     for link in addrs:
+        if except_dev is not None and link.get("ifname") == except_dev:
+            continue
         for info in link.get("addr_info", []):
             nets.append(ipaddress.IPv4Network(f"{info['local']}/{info['prefixlen']}", strict=False))
     routes = json.loads(system.run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or "[]")
     for route in routes:
         dst = route.get("dst", "")
+        if except_dev is not None and route.get("dev") == except_dev:
+            continue
         if dst and dst != "default" and not dst.startswith(("broadcast", "local")):
             try:
                 net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
@@ -39,21 +43,13 @@ def used_networks() -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def check_free(subnet: ipaddress.IPv4Network) -> None:
-    for net in used_networks():
+def check_free(subnet: ipaddress.IPv4Network, except_dev: str | None = None) -> None:
+    for net in used_networks(except_dev):
         if net.overlaps(subnet):
             raise LabError(
                 f"address range {subnet} is in use on this machine ({net})",
                 hint="pick another with --subnet, or 'sentryctl lab down' the lab that uses it",
             )
-
-
-def pick_subnet() -> ipaddress.IPv4Network:
-    used = used_networks()
-    for candidate in AUTO_POOL.subnets(new_prefix=24):
-        if not any(candidate.overlaps(net) for net in used):
-            return candidate
-    raise LabError(f"no free /24 left in {AUTO_POOL}", hint="pass --subnet with a free private /24")
 
 
 def parse_subnet(text: str) -> ipaddress.IPv4Network:
@@ -94,6 +90,9 @@ def create_bridge(name: str, subnet: ipaddress.IPv4Network) -> None:
     cidr = f"{gateway(subnet)}/{subnet.prefixlen}"
     current = system.run(["ip", "-4", "-o", "addr", "show", "dev", name]).stdout
     if cidr not in current:
+        # The claim keeps other labs off this subnet, but not anything else on the machine: look again right
+        # before adding the address, so a clash is refused instead of two bridges answering for one address.
+        check_free(subnet, except_dev=name)
         system.run(["ip", "addr", "add", cidr, "dev", name])
     system.run(["ip", "link", "set", name, "up"])
 

@@ -37,6 +37,7 @@ from . import gates as gate_registry
 from .gates import ClientTally, Gate, HostVerdict, WaveContext
 from .plan import HostInput, PlannedWave, RolloutPlan
 from .probe import wait_healthy
+from .tracks import client_track
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,7 @@ class Executor:
         def one_client(client: str) -> list[HostInput]:
             inv = self.inventories[client]
             names = [h.host for h in by_client[client]]
+            track = client_track(inv.path, self.release.track)  # its task and run timeouts bound the wave
             request = RunRequest(
                 playbook=paths.playbook("agent.yml"),
                 inventory=inv,
@@ -245,6 +247,8 @@ class Executor:
                     "sentry_agent_health_enabled": False,
                 },
                 vault=secrets.run_files(self.settings, inv),
+                task_timeout=track.task_timeout_seconds,
+                run_timeout=track.run_timeout_seconds,
             )
             summary = {"rollout": self.uid, "wave": wave.name, "hosts": names}
             result, reasons = run_recorded(

@@ -36,13 +36,14 @@ class SmokeResult:
     failures: tuple[str, ...] = ()
 
 
-def run_smoke(inv: Inventory, hosts: Sequence[Host], version: str, work_dir: Path) -> dict[str, SmokeResult]:
-    import testinfra
-
+def run_smoke(
+    inv: Inventory, hosts: Sequence[Host], version: str, work_dir: Path, command_timeout: float = 30.0
+) -> dict[str, SmokeResult]:
     ssh_config = remote.write_ssh_config(inv, work_dir / f"ssh_config-{inv.client}", work_dir / "cp")
 
     def check(host: Host) -> SmokeResult:
-        target = testinfra.get_host(f"ssh://{host.name}", ssh_config=str(ssh_config))
+        # Each command bounded: one that hangs on the host fails its check (CommandTimeout) instead of the gate.
+        target = remote.testinfra_host(host.name, ssh_config, command_timeout)
         failures = []
         for check_id, description, probe in CHECKS:
             why = ""

@@ -23,7 +23,16 @@ from .errors import RolloutError
 DEFAULT_TRACKS = Path(__file__).resolve().parent.parent / "data" / "tracks.yml"
 TRACK_NAMES = ("hotfix", "feature")
 GATES = ("window", "training", "health", "smoke", "budget")
-TRACK_KEYS = ("waves", "soak_seconds", "health_timeout_seconds", "gates", "failure_budget", "requires_training")
+TRACK_KEYS = (
+    "waves",
+    "soak_seconds",
+    "health_timeout_seconds",
+    "task_timeout_seconds",
+    "run_timeout_seconds",
+    "gates",
+    "failure_budget",
+    "requires_training",
+)
 WAVE_KEYS = ("name", "hosts_per_client", "percent")
 BUDGET_KEYS = ("max_failed", "max_failed_percent", "min_finished")
 HINT = "see orchestrator/data/tracks.yml for the expected shape"
@@ -105,6 +114,8 @@ class Track:
     waves: tuple[WaveSpec, ...]
     soak_seconds: int
     health_timeout_seconds: int
+    task_timeout_seconds: int  # one Ansible task on one host (that host then fails; the wave goes on)
+    run_timeout_seconds: int  # one client's agent run of a wave, all its hosts (then killed; unfinished hosts fail)
     gates: tuple[str, ...]
     failure_budget: FailureBudget
     requires_training: bool
@@ -119,6 +130,11 @@ def load_tracks(default_path: Path | None = None, override_path: Path | None = N
     default = _read(default_path)
     override = _read(override_path) if override_path is not None and override_path.exists() else None
     return build_tracks(default, str(default_path), override, str(override_path))
+
+
+def client_track(inventory_dir: Path, track_name: str) -> Track:
+    """The track ``track_name`` as it applies to the client whose inventory folder is ``inventory_dir``."""
+    return load_tracks(override_path=inventory_dir / "tracks.yml")[track_name]
 
 
 def build_tracks(
@@ -213,6 +229,8 @@ def _track(name: str, spec: Mapping[str, Any], source: str) -> Track:
         waves=_waves(spec["waves"], source, name),
         soak_seconds=_int(spec["soak_seconds"], source, f"{name}.soak_seconds", 0),
         health_timeout_seconds=_int(spec["health_timeout_seconds"], source, f"{name}.health_timeout_seconds", 1),
+        task_timeout_seconds=_int(spec["task_timeout_seconds"], source, f"{name}.task_timeout_seconds", 1),
+        run_timeout_seconds=_int(spec["run_timeout_seconds"], source, f"{name}.run_timeout_seconds", 1),
         gates=_gates(spec["gates"], source, name, requires_training),
         failure_budget=_budget(spec["failure_budget"], source, name),
         requires_training=requires_training,

@@ -6,13 +6,16 @@ import ipaddress
 import json
 import secrets
 import subprocess
+import sys
+import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import LabError
-from orchestrator.lab import proc
+from orchestrator.lab import claims, net, proc
 from orchestrator.lab.manager import Lab
 from orchestrator.settings import Settings
 
@@ -87,13 +90,75 @@ def test_up_again_is_idempotent(lab_env: LabEnv) -> None:
     assert after == before
 
 
-def test_subnet_in_use_is_refused(lab_env: LabEnv) -> None:
+def _lab_up_cli(settings: Settings, name: str, subnet: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "orchestrator", "--home", str(settings.home), "--inventories"]
+    argv += [str(settings.inventories), "lab", "up", "--name", name, "--hosts", "1", "--subnet", subnet]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_claimed_or_used_subnet_is_refused_in_one_line(lab_env: LabEnv, tmp_path: Path) -> None:
     state = lab_env.lab.state()
     assert state is not None
-    other = Lab(lab_env.settings, "clash")
-    with pytest.raises(LabError, match="in use"):
-        other.up(1, lambda _m: None, subnet=state.subnet)
-    other.down(lambda _m: None)
+    assert str(state.network) in [str(c.subnet) for c in claims.held()]
+    claimed = _lab_up_cli(lab_env.settings, "clash", state.subnet)
+    assert claimed.returncode == 1, claimed.stderr
+    assert claimed.stderr.count("\n") == 1 and f"claimed by lab {lab_env.lab.name}" in claimed.stderr
+    # An address on the machine that no lab claimed (a bare bridge stands for anything else using it).
+    free = claims.claim("probe", tmp_path / "probe", pool=ipaddress.IPv4Network("10.213.240.0/21"))
+    claims.release(tmp_path / "probe")
+    subprocess.run(["ip", "link", "add", "sdclash", "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{free.network_address + 5}/24", "dev", "sdclash"], check=True)
+        used = _lab_up_cli(lab_env.settings, "clash", str(free))
+        assert used.returncode == 1, used.stderr
+        assert used.stderr.count("\n") == 1 and "in use on this machine" in used.stderr
+        # And right before a bridge gets its address, even when the subnet was claimed before it was used.
+        with pytest.raises(LabError, match="in use on this machine"):
+            net.create_bridge("sbrclash", free)
+        assert (
+            "10.213"
+            not in subprocess.run(
+                ["ip", "-4", "addr", "show", "dev", "sbrclash"], capture_output=True, text=True, check=True
+            ).stdout
+        )
+    finally:
+        subprocess.run(["ip", "link", "del", "sdclash"], check=False)
+        subprocess.run(["ip", "link", "del", "sbrclash"], check=False)
+    assert "clash" not in [c.lab for c in claims.held()]
+    Lab(lab_env.settings, "clash").down(lambda _m: None)
+
+
+def test_labs_started_at_the_same_moment_get_distinct_subnets(
+    tmp_path: Path, lab_cache: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Auto-picked from a pool of their own, so no other lab on this machine can take part in the race.
+    monkeypatch.setattr(net, "AUTO_POOL", ipaddress.IPv4Network("10.213.240.0/21"))
+    settings = Settings.from_env(home=tmp_path / "home", inventories=tmp_path / "inv")
+    labs = [Lab(settings, f"side{i}") for i in range(3)]
+    start = threading.Barrier(len(labs))
+
+    def up(lab: Lab) -> str:
+        start.wait(timeout=30)
+        return lab.up(1, lambda _m: None).subnet
+
+    try:
+        with ThreadPoolExecutor(len(labs)) as pool:
+            subnets = list(pool.map(up, labs))
+        assert len(set(subnets)) == len(labs), subnets
+        # Each lab's host answers with the key pinned for it on its own subnet.
+        for lab in labs:
+            state = lab.state()
+            assert state is not None
+            host = next(iter(state.hosts.values()))
+            out = subprocess.run(
+                [*lab.ssh_argv(host), "hostname"], capture_output=True, text=True, timeout=30, check=False
+            )
+            assert out.stdout.strip() == host.name, out.stderr
+    finally:
+        for lab in labs:
+            lab.down(lambda _m: None)
+    held = [str(c.subnet) for c in claims.held()]
+    assert not set(subnets) & set(held), held
 
 
 def _leftovers(lab: Lab, recorded_pids: list[proc.ProcRef], subnet: str) -> list[str]:

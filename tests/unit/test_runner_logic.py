@@ -19,6 +19,7 @@ from orchestrator.runner import (
     new_run_id,
     outcomes_from_stats,
     simplify_event,
+    unfinished_outcomes,
 )
 from orchestrator.settings import Settings
 
@@ -144,3 +145,25 @@ def test_forced_cancel_stops_at_once() -> None:
     c.observe(RunEvent("play_start", play="one"))
     c.request(force=True)
     assert c.should_stop()
+
+
+def test_every_run_has_a_task_and_a_run_timeout(request_: RunRequest, tmp_path: Path) -> None:
+    cfg = build_config(request_, settings(tmp_path), "RUN3")
+    assert int(cfg["envvars"]["ANSIBLE_TASK_TIMEOUT"]) > 0 and int(cfg["timeout"]) > 0
+    short = RunRequest(
+        playbook=request_.playbook, inventory=request_.inventory, label="x", task_timeout=7, run_timeout=30
+    )
+    cfg = build_config(short, settings(tmp_path), "RUN4")
+    assert cfg["envvars"]["ANSIBLE_TASK_TIMEOUT"] == "7" and cfg["timeout"] == 30
+
+
+def test_a_run_killed_at_its_timeout_fails_every_unfinished_host() -> None:
+    seen = {"web1": {"ok": 3}, "web2": {"ok": 1, "unreachable": 1}, "web3": {"ok": 2, "failed": 1}}
+    out = unfinished_outcomes(seen, ["web1", "web2", "web3", "web4"])
+    assert {h: o.status for h, o in out.items()} == {
+        "web1": "failed",  # still running when the run was killed
+        "web2": "unreachable",
+        "web3": "failed",
+        "web4": "failed",  # never reported anything
+    }
+    assert out["web1"].ok == 3 and out["web3"].failed == 1

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from orchestrator.rollout import FailureBudget, RolloutError, WaveSpec, load_tracks
-from orchestrator.rollout.tracks import DEFAULT_TRACKS, build_tracks
+from orchestrator.rollout.tracks import DEFAULT_TRACKS, build_tracks, client_track
 
 
 def shipped() -> dict[str, Any]:
@@ -38,6 +38,15 @@ def test_shipped_tracks() -> None:
     assert feature.requires_training
     assert "training" in feature.gates
     assert feature.soak_seconds >= hotfix.soak_seconds
+
+
+def test_every_track_bounds_its_ansible_runs(tmp_path: Path) -> None:
+    for track in load_tracks().values():
+        assert 0 < track.task_timeout_seconds < track.run_timeout_seconds
+    write(tmp_path / "tracks.yml", {"hotfix": {"task_timeout_seconds": 7, "run_timeout_seconds": 40}})
+    hotfix = client_track(tmp_path, "hotfix")
+    assert (hotfix.task_timeout_seconds, hotfix.run_timeout_seconds) == (7, 40)
+    assert client_track(tmp_path / "none", "feature") == load_tracks()["feature"]  # no override file: defaults
 
 
 def test_override_is_deep_merged_per_track(tmp_path: Path) -> None:
@@ -111,6 +120,8 @@ DEFAULT_ERRORS = [
     (lambda d: d["hotfix"].update(soak_seconds=-1), "hotfix.soak_seconds: must be at least 0"),
     (lambda d: d["hotfix"].update(soak_seconds=True), "hotfix.soak_seconds: expected a whole number"),
     (lambda d: d["hotfix"].update(health_timeout_seconds=0), "hotfix.health_timeout_seconds: must be at least 1"),
+    (lambda d: d["hotfix"].update(task_timeout_seconds=0), "hotfix.task_timeout_seconds: must be at least 1"),
+    (lambda d: d["feature"].pop("run_timeout_seconds"), "feature.run_timeout_seconds: missing"),
     (lambda d: d["hotfix"]["failure_budget"].update(max_failed=-1), "hotfix.failure_budget.max_failed: must be"),
     (lambda d: d["hotfix"]["failure_budget"].update(max_failed_percent=-5), "max_failed_percent: expected 0 to 100"),
     (lambda d: d["hotfix"]["failure_budget"].update(max_failed_percent=101), "max_failed_percent: expected 0 to 100"),
