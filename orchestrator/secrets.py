@@ -25,7 +25,9 @@ from .settings import Settings
 SECRETS_FILE = "secrets.vault.yml"
 # Secret name -> the stack variable that carries it.
 KNOWN: dict[str, str] = {"collector_token": "sentry_agent_collector_token"}
-VALUE_RE = re.compile(r"^[\x21-\x7e]{8,4096}$")  # printable, no spaces: tokens, not prose
+VALUE_RE = re.compile(r"[\x21-\x7e]{8,4096}")  # printable, no spaces: tokens, not prose (full match)
+# Ansible renders Jinja in extra-vars values on the controller, where lookup('pipe', ...) runs a command.
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
 
 def vault_file(inv: Inventory) -> Path:
@@ -93,7 +95,11 @@ def get_secret(settings: Settings, inv: Inventory, name: str) -> str | None:
 def set_secret(settings: Settings, inv: Inventory, name: str, value: str, ledger: Ledger) -> None:
     if name not in KNOWN:
         raise InventoryError(f"unknown secret {name!r}", hint=f"known: {', '.join(sorted(KNOWN))}")
-    if not VALUE_RE.match(value):
+    if any(marker in value for marker in TEMPLATE_MARKERS):
+        raise InventoryError(
+            f"the value for {name} must not contain {{{{, {{% or {{#: Ansible would render it as a template"
+        )
+    if not VALUE_RE.fullmatch(value):
         raise InventoryError(f"the value for {name} must be 8-4096 printable characters without spaces")
     data = _read(settings, inv)
     data[KNOWN[name]] = value

@@ -127,3 +127,16 @@ def test_private_tree(tmp_path: Path) -> None:
     private_tree(tmp_path / "a")
     assert mode(tmp_path / "a" / "b") == 0o700 and mode(tmp_path / "a" / "b" / "f") == 0o600
     assert Settings.from_env(home=tmp_path / "h").tighten_home() is None  # a missing home is left alone
+
+
+@pytest.mark.parametrize("value", ["{{lookup('pipe','id')}}", "abc{%raw%}defgh", "token{#x#}token", "goodtoken\n"])
+def test_a_secret_value_that_ansible_would_render_or_a_trailing_newline_is_refused(value: str, tmp_path: Path) -> None:
+    from orchestrator import secrets
+    from orchestrator.errors import InventoryError
+
+    class Never:
+        def append_event(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("nothing may be recorded")
+
+    with pytest.raises(InventoryError):
+        secrets.set_secret(None, None, "collector_token", value, Never())  # type: ignore[arg-type]
