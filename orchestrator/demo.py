@@ -35,6 +35,7 @@ import yaml
 
 from . import clients, pins, preflight, provision, releases, remote, signing, training
 from .audit import run_audit
+from .demo_telemetry import DemoCollector, wait_alert, wait_state
 from .errors import OrchestratorError
 from .inventory import Inventory
 from .lab import system
@@ -96,12 +97,14 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("onboard", "Onboard two clients of different tiers"),
     ("pin", "Pin every host's SSH key"),
     ("preflight", "Preflight every host"),
-    ("provision", "Provision the protection stack"),
+    ("collector", "Start Sentry's collector on the lab bridge address"),
+    ("provision", "Provision the protection stack (every agent wired to the collector)"),
     ("hotfix", f"Ship signed hotfix {HOTFIX}: canary, then waves, with gates"),
     ("broken", f"Ship a broken hotfix {BROKEN}: the canary gate fails, automatic rollback"),
     ("feature", f"Feature release {FEATURE}: only the client trained on site gets it"),
     ("attack", "Simulate an attack on one host"),
     ("audit", "Audit both clients and write the evidence bundles"),
+    ("telemetry", "The agents report home: the attack's alert, a host turning silent"),
 )
 
 EventKind = Literal["step", "info", "ok", "warn", "status", "done"]
@@ -513,6 +516,33 @@ class Demo:
                         hint=f"see the evidence bundle {outcome.bundle}",
                     )
 
+    def collector(self, state: LabState) -> DemoCollector:
+        with self.step("collector"):
+            collector = DemoCollector(self.ws, state)
+            collector.start()
+            self.say(f"collector listening on {collector.url} (TLS; agents pin its certificate)", "ok")
+        return collector
+
+    def telemetry(self, ledger: Ledger) -> None:
+        client, target = CLIENTS[0].name, CLIENTS[0].hosts[1]
+        with self.step("telemetry"):
+            alert = wait_alert(ledger, client, target, ATTACKER, 30)
+            self.say(f"{client}/{target}'s alert in fleet alerts: {alert.rule} {alert.ip} {alert.action}", "ok")
+            dark = CLIENTS[1]
+            host = dark.hosts[0]
+            wait_state(ledger, dark.name, host, "online", 60)
+            inv = self.invs[dark.name]
+            conn = remote.connect(inv, inv.host(host))
+            try:
+                remote.run(conn, "systemctl stop sentry-agent")
+                took = wait_state(ledger, dark.name, host, "silent", 3 * 15 + 5)
+                self.say(
+                    f"{dark.name}/{host}: agent stopped on purpose, silent in fleet status after {took:.1f}s", "ok"
+                )
+            finally:
+                remote.run(conn, "systemctl start sentry-agent")
+                conn.close()
+
     # ---- the end ---------------------------------------------------------------------------------
     def locations(self, keep: bool) -> None:
         ws = self.ws
@@ -556,22 +586,27 @@ def run_demo(
     prepare_workspace(settings, ws, lambda m: emit(DemoEvent("info", m)))
     demo = Demo(settings, ws, lab_name, emit)
     demo.report.kept = keep
+    collector: DemoCollector | None = None
     try:
         state = demo.up()
         with Ledger.open(None, ws.home) as ledger:
             demo.onboard(state, ledger)
             demo.pin(ledger)
             demo.preflight()
+            collector = demo.collector(state)
             demo.provision(ledger)
             demo.hotfix(ledger)
             demo.broken(ledger)
             demo.feature(ledger)
             demo.attack(state)
             demo.audit(ledger)
+            demo.telemetry(ledger)
             if not ledger.verify().ok:
                 raise DemoError("the ledger's hash chain does not verify", hint=f"sentryctl ledger verify ({ws.home})")
         demo.locations(keep)
     finally:
+        if collector is not None:
+            collector.stop()
         if not keep:
             demo.lab.down(lambda m: emit(DemoEvent("info", m)))
         demo.report.total_seconds = time.monotonic() - started

@@ -43,12 +43,14 @@ def demo(app: AppContext, keep: bool, down_only: bool, lab_name: str, workdir: P
     \b
     1. bring up 4 lab hosts
     2. onboard two clients: acme (professional, 3 hosts) and nightowl (enterprise, 24/7, 1 host)
-    3. pin every host key, 4. preflight, 5. provision the protection stack
-    6. build and sign a hotfix; roll it out canary -> waves with health and smoke gates
-    7. roll out a deliberately broken hotfix: the canary gate fails, the hosts roll back by themselves
-    8. a feature release: only acme, whose on-site training was signed off, gets it
-    9. an attack on one host: its source is banned within seconds, a management address never
-    10. audit both clients and write their evidence bundles
+    3. pin every host key, 4. preflight, 5. start Sentry's collector on the lab bridge address
+    6. provision the protection stack (every agent wired to the collector)
+    7. build and sign a hotfix; roll it out canary -> waves with health and smoke gates
+    8. roll out a deliberately broken hotfix: the canary gate fails, the hosts roll back by themselves
+    9. a feature release: only acme, whose on-site training was signed off, gets it
+    10. an attack on one host: its source is banned within seconds, a management address never
+    11. audit both clients and write their evidence bundles
+    12. the attack's alert in 'fleet alerts'; a host stopped on purpose turns silent in 'fleet status'
 
     Everything lives in a workspace of its own (default <home>/demo: ledger, inventories, release catalog,
     evidence), never among your real clients; the next demo wipes it. The lab is removed at the end, also

@@ -32,6 +32,20 @@ def run(tmp: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProc
     )  # fmt: skip
 
 
+def collectors_of(home: Path) -> list[int]:
+    """Pids of 'collector serve' processes started with this home."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmdline and b"collector" in cmdline and f"SENTRY_HOME={home}".encode() in environ:
+            found.append(int(proc.name))
+    return found
+
+
 def settings(tmp: Path) -> Settings:
     return Settings.from_env(home=tmp / "home", inventories=tmp / "inventories")
 
@@ -55,10 +69,14 @@ def test_the_demo_tells_the_whole_story_and_removes_its_lab(tmp_path: Path, lab_
         "acme runs 1.1.0; nightowl stays on 1.0.1",
         "198.51.100.77 banned after",
         "not banned: management networks never are",
+        "collector listening on https://",
+        "acme/game-2's alert in fleet alerts: game-bruteforce 198.51.100.77",
+        "silent in fleet status after",
     ):
         assert line in story, f"{line!r} missing from the story:\n{story[-4000:]}"
     assert {c: a["status"] for c, a in report["audits"].items()} == {"acme": "compliant", "nightowl": "compliant"}
     ws = workspace_settings(settings(tmp_path))
+    assert not collectors_of(ws.home), "the demo left its collector running"
     for audit in report["audits"].values():  # signed with the workspace's key: verify there
         verified = subprocess.run(
             [sys.executable, "-m", "orchestrator", "--home", str(ws.home), "audit", "verify", audit["bundle"]],
