@@ -58,8 +58,8 @@ def test_the_demo_tells_the_whole_story_and_removes_its_lab(tmp_path: Path, lab_
     story = proc.stderr  # with --json the progress goes to stderr
     print(f"demo took {report['total_seconds']:.0f}s: {[(s['step'], s['seconds']) for s in report['steps']]}")
     assert [s["step"] for s in report["steps"]] == [name for name, _ in STEPS]
-    # Target: under 5 minutes on an idle 2-core machine; CI shares its cores with other labs.
-    assert report["total_seconds"] < 600
+    # Its duration is printed, not asserted (speed is measured in bench/): the run itself is bounded by run()'s
+    # timeout, and every step inside it by its own.
     for line in (
         "every host healthy on 1.0.1",
         "canary gate failed (acme/game-1)",
