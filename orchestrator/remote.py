@@ -326,7 +326,12 @@ def testinfra_host(name: str, ssh_config: Path, command_timeout: float, **kwargs
             stdout, stderr = p.communicate(timeout=command_timeout)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
-            p.communicate()
+            # Not communicate(): a multiplexed ssh hands its pipes to the connection master, which keeps them open
+            # for as long as the hung command runs on the host.
+            for pipe in (p.stdout, p.stderr):
+                if pipe is not None:
+                    pipe.close()
+            p.wait(timeout=10)
             raise CommandTimeout(f"{name}: a command did not finish within {command_timeout:.0f}s") from None
         return backend.result(p.returncode, cmd, stdout, stderr)
 

@@ -392,6 +392,58 @@ def test_explicit_rollback_returns_a_finished_rollout_to_the_previous_release(fl
         assert ledger.verify().ok
 
 
+def test_a_hung_host_fails_at_its_task_timeout_and_the_rest_of_its_wave_finishes(fleet: Fleet) -> None:
+    from .test_bounded import hanging
+
+    build(fleet, "1.6.0")
+    tracks = fleet.settings.inventories / "alpha" / "tracks.yml"
+    saved = tracks.read_text()
+    hotfix = {**FAST_TRACKS["hotfix"], "failure_budget": {"max_failed": 1}, "task_timeout_seconds": 10}
+    tracks.write_text(yaml.safe_dump({**FAST_TRACKS, "hotfix": {**hotfix, "run_timeout_seconds": 180}}))
+    started = time.monotonic()
+    try:
+        with hanging(lambda command: fleet.ssh("ro-3", command)):
+            fleet.cli("rollout", "start", "1.6.0", "--client", "alpha", "--yes", timeout=600)
+    finally:
+        tracks.write_text(saved)
+    assert time.monotonic() - started < 300
+    with fleet.ledger() as ledger:
+        statuses = {h.host: h.status for h in ledger.rollouts(limit=1)[0].hosts}
+    assert statuses == {"ro-1": "healthy", "ro-2": "healthy", "ro-3": "failed"}, statuses
+    assert fleet.running("ro-1") == fleet.running("ro-2") == "1.6.0"
+
+
+def test_an_agent_left_on_another_version_than_its_link_is_restarted_by_the_next_run(fleet: Fleet) -> None:
+    """A controller killed between the link switch and the restart: current points at the release, the old agent
+    still runs. The link no longer changes on the next run, so only comparing what runs with the link catches it."""
+    from orchestrator import inventory, paths
+    from orchestrator.runner import RunRequest, run_playbook, tail_stdout
+
+    def running_version() -> str:
+        probe = "python3 -c \"import json,urllib.request as u;print(json.load(u.urlopen('http://127.0.0.1:9110/healthz'))['version'])\""
+        return fleet.ssh("ro-1", probe).strip()
+
+    now = running_version()
+    older = fleet.ssh("ro-1", "readlink /opt/sentry/previous").strip().rsplit("/", 1)[-1]
+    assert older and older != now
+    fleet.ssh(
+        "ro-1",
+        f"ln -sfn /opt/sentry/releases/{older} /opt/sentry/c.t && mv -T /opt/sentry/c.t /opt/sentry/current",
+    )
+    assert running_version() == now  # the half-switched host: link on one release, agent on another
+    # The previous release is one of the catalog's, or the development bundle provisioning shipped.
+    dev = provision.dev_bundle(fleet.settings)
+    release = dev if dev.version == older else releases.get_release(fleet.settings.home, older)
+    inv = inventory.load(fleet.settings.inventories, "alpha")
+    request = RunRequest(playbook=paths.playbook("agent.yml"), inventory=inv, label="finish-switch", limit="ro-1",
+                         extravars=releases.agent_extravars(release))  # fmt: skip
+    result = run_playbook(request, fleet.settings)
+    assert result.ok, tail_stdout(result)
+    assert running_version() == older == fleet.running("ro-1")
+    again = run_playbook(request, fleet.settings)
+    assert again.ok and again.changed_total == 0, tail_stdout(again)
+
+
 def rollout_record(fleet: Fleet, uid: str) -> object:
     with fleet.ledger() as ledger:
         record = ledger.rollout(uid)
