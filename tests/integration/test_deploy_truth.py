@@ -7,6 +7,7 @@ compares the live values with the drop-in and a dry run reports the drift where 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,11 @@ def test_converge_repairs_live_drift_and_dry_run_reports_it(provisioned: Provisi
     env.ssh(victim, "systemctl disable --now fail2ban")
     env.ssh(victim, "sed -i 's/^MaxAuthTries .*/MaxAuthTries 6/I' /etc/ssh/sshd_config.d/50-sentry.conf")
     env.ssh(victim, "systemctl reload ssh")
-    assert "maxauthtries 6" in env.ssh(victim, "sshd -T")
+    deadline = time.monotonic() + 30
+    while (effective := env.ssh(victim, "sshd -T", check=False)) == "":  # sshd re-executes itself on reload
+        assert time.monotonic() < deadline, "sshd did not come back after its reload"
+        time.sleep(0.5)
+    assert "maxauthtries 6" in effective
     with Ledger.open(env.settings.db_url, env.settings.home) as ledger:
         check = provision.provision(env.settings, provisioned.client, ledger, limit=victim.name, dry_run=True)
         assert check.run is not None and check.ok, tail_stdout(check.run, 80) if check.run else check.preflight

@@ -41,7 +41,7 @@ def gated(provisioned: Provisioned) -> Iterator[Provisioned]:
     settings = provisioned.env.settings
     if not signing.public_key_path(settings.home).exists():
         signing.keygen(settings.home)
-    tracks = provisioned.env.inventory.path / "tracks.yml"
+    tracks = settings.inventories / provisioned.client / "tracks.yml"
     tracks.write_text(yaml.safe_dump(TRACKS))
     try:
         yield provisioned
