@@ -5,14 +5,13 @@ uses to show what arrived (an alert in ``fleet alerts``, a host's state in ``fle
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 
 from . import fleet
-from .collector import config
+from .collector import config, process
 from .errors import OrchestratorError
 from .lab import net
 from .lab.state import LabState
@@ -64,13 +63,7 @@ class DemoCollector:
         raise DemoTelemetryError(f"the collector did not listen on {self.url} within {START_TIMEOUT:.0f}s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        process.stop(self.proc)
         self.proc = None
 
 

@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from orchestrator.collector import config
+from orchestrator.collector import config, process
 from orchestrator.collector.tokens import token_sha256
 from orchestrator.ledger import Ledger
 from orchestrator.settings import Settings
@@ -128,13 +128,7 @@ class Collector:
         raise AssertionError("collector did not answer /healthz in time")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        process.stop(self.proc, sig)
         self.proc = None
 
     def sql(self, statement: str, **params: Any) -> list[Any]:

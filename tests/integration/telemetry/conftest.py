@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestrator import provision
-from orchestrator.collector import config
+from orchestrator.collector import config, process
 from orchestrator.lab import net
 from orchestrator.ledger import Ledger
 
@@ -78,13 +78,7 @@ class Telemetry:
         wait_for("the collector to listen", listening, 30, 0.1)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        process.stop(self.proc, sig)
         self.proc = None
 
     def rows(self, table: str, host: str, columns: str = "boot, seq") -> list[Any]:
