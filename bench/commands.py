@@ -53,21 +53,22 @@ def bare_site_command(settings: Settings, client: str, run_id: str) -> tuple[lis
     cache. Prepares the run folder (config file, temp dir, extra-vars file) like the runner does."""
     inv = inventory.load(settings.inventories, client)
     bundle = provision.dev_bundle(settings)
-    request = provision.site_request(settings, inv, bundle)
+    # Provision runs site.yml once per release group, limited to that group's hosts: on a fresh client, all of them.
+    request = provision.site_request(settings, inv, bundle, limit=",".join(sorted(h.name for h in inv.hosts)))
     config = build_config(request, settings, run_id)
     run_dir = Path(config["private_data_dir"])
     (run_dir / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
     (run_dir / "ansible.cfg").write_text("# settings come from the environment\n")
     link_collection(settings.home)
     argv = ["ansible-playbook", "-i", config["inventory"]]
+    if config.get("limit"):  # where ansible-runner puts it
+        argv += ["--limit", config["limit"]]
     vars_file = Path(config["extravars"])
     vars_file.write_text(json.dumps(run_extravars(request, settings), sort_keys=True))
     vars_file.chmod(0o600)
     argv += ["-e", f"@{vars_file}"]
     if config.get("cmdline"):
         argv += shlex.split(config["cmdline"])
-    if config.get("limit"):
-        argv += ["--limit", config["limit"]]
     if config.get("tags"):
         argv += ["--tags", config["tags"]]
     argv += ["--forks", str(config["forks"]), config["playbook"]]
