@@ -266,7 +266,10 @@ def write_ssh_config(inv: Inventory, path: Path, control_dir: Path) -> Path:
     with connection reuse so many checks on one host cost one handshake."""
     # A unix socket path holds at most 108 bytes and ssh appends a 17-byte suffix while it sets the master
     # up, so a deep state dir would break connection reuse: the sockets live in a short folder named for it.
-    short = Path(tempfile.gettempdir()) / f"sentry-cp-{hashlib.sha256(str(control_dir).encode()).hexdigest()[:10]}"
+    # Keyed by the pins too: a master opened under other pinned keys is reused without a host key check.
+    pins = inv.known_hosts.read_bytes() if inv.known_hosts.exists() else b""
+    key = hashlib.sha256(str(control_dir).encode() + b"\0" + str(inv.known_hosts).encode() + b"\0" + pins)
+    short = Path(tempfile.gettempdir()) / f"sentry-cp-{key.hexdigest()[:10]}"
     short.mkdir(exist_ok=True, mode=0o700)
     cp = _ssh_value(str(short), tokens=True)[:-1] + '/%C"'
     lines: list[str] = []

@@ -44,7 +44,7 @@ def test_config_has_strict_host_keys_pipelining_and_private_dirs(request_: RunRe
     assert f"UserKnownHostsFile={tmp_path / 'acme' / 'known_hosts'}" in env["ANSIBLE_SSH_ARGS"]
     assert "ControlPersist=" in env["ANSIBLE_SSH_ARGS"]
     assert env["ANSIBLE_PIPELINING"] == "True"
-    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(tmp_path / "home" / "cp")
+    assert Path(env["ANSIBLE_SSH_CONTROL_PATH_DIR"]).parent == tmp_path / "home" / "cp"
     assert cfg["private_data_dir"] == str(tmp_path / "home" / "runs" / "RUN1")
     assert cfg["suppress_env_files"] is True
     assert cfg["cmdline"] is None and cfg["tags"] is None
@@ -167,3 +167,24 @@ def test_a_run_killed_at_its_timeout_fails_every_unfinished_host() -> None:
         "web4": "failed",  # never reported anything
     }
     assert out["web1"].ok == 3 and out["web3"].failed == 1
+
+
+def test_ssh_masters_are_never_shared_across_pins(request_: RunRequest, tmp_path: Path) -> None:
+    """An open ControlMaster is reused without a host key check: a master opened under other pinned keys (another
+    inventory, or before a re-pin) must live in another folder."""
+    from orchestrator.runner import control_dir
+
+    s = settings(tmp_path)
+    known = request_.inventory.known_hosts
+    known.parent.mkdir(parents=True)
+    known.write_text("192.0.2.10 ssh-ed25519 AAAAone\n")
+    first = control_dir(s, known)
+    assert control_dir(s, known) == first
+    known.write_text("192.0.2.10 ssh-ed25519 AAAAtwo\n")
+    assert control_dir(s, known) != first
+    other = tmp_path / "other" / "known_hosts"
+    other.parent.mkdir()
+    other.write_text("192.0.2.10 ssh-ed25519 AAAAtwo\n")
+    assert control_dir(s, other) != control_dir(s, known)
+    env = build_config(request_, s, "RUN2")["envvars"]
+    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(control_dir(s, known))
