@@ -396,7 +396,11 @@ def test_a_hung_host_fails_at_its_task_timeout_and_the_rest_of_its_wave_finishes
     build(fleet, "1.6.0")
     tracks = fleet.settings.inventories / "alpha" / "tracks.yml"
     saved = tracks.read_text()
-    hotfix = {**FAST_TRACKS["hotfix"], "failure_budget": {"max_failed": 1}, "task_timeout_seconds": 10}
+    hotfix = {
+        **FAST_TRACKS["hotfix"],
+        "failure_budget": {"max_failed": 1, "max_failed_percent": 50},
+        "task_timeout_seconds": 10,
+    }
     tracks.write_text(yaml.safe_dump({**FAST_TRACKS, "hotfix": {**hotfix, "run_timeout_seconds": 180}}))
     started = time.monotonic()
     try:
