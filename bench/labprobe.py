@@ -4,9 +4,7 @@ between steps, so no step rides on another's connections."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -92,11 +90,6 @@ class LabProbe:
             if self.cpu_seconds() - before < idle_share * window * len(self.hosts):
                 break
         return time.monotonic() - start
-
-
-def short_control_dir(control_dir: Path) -> Path:
-    """Where orchestrator.remote.write_ssh_config puts the sockets for ``control_dir`` (kept short for sun_path)."""
-    return Path(tempfile.gettempdir()) / f"sentry-cp-{hashlib.sha256(str(control_dir).encode()).hexdigest()[:10]}"
 
 
 def close_masters(dirs: Iterable[Path]) -> int:

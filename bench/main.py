@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator import releases, signing
+from orchestrator import releases, signing, sshmux
 from orchestrator.errors import OrchestratorError
 from orchestrator.lab.manager import MAX_HOSTS, Lab
 from orchestrator.lab.state import LabState
@@ -29,7 +29,7 @@ from orchestrator.paths import project_root
 from orchestrator.settings import Settings
 
 from . import commands, report
-from .labprobe import LabProbe, close_masters, short_control_dir
+from .labprobe import LabProbe, close_masters
 from .measure import Measurement, median_measurement, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +107,8 @@ class Bench:
         return commands.sentryctl_env(self.settings, self.lab_cache)
 
     def master_dirs(self) -> list[Path]:
-        return [self.settings.ssh_control_dir, short_control_dir(self.settings.home / "smoke" / "cp")]
+        # Every run, probe and check of the bench's lab shares one folder of masters (orchestrator.sshmux).
+        return [sshmux.masters_dir(self.settings.home, self.settings.inventories / self.lab_name / "known_hosts")]
 
     def fresh_lab(self, n: int) -> tuple[LabState, LabProbe]:
         self.lab.down(lambda _m: None)

@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import socket
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import paramiko
 
+from . import sshmux
 from .errors import HostKeyMismatch, InventoryError, RemoteError
 from .inventory import Host, Inventory
 
@@ -261,17 +261,12 @@ def _ssh_value(value: str, *, tokens: bool = False) -> str:
     return '"' + (value.replace("%", "%%") if tokens else value) + '"'
 
 
-def write_ssh_config(inv: Inventory, path: Path, control_dir: Path) -> Path:
-    """An OpenSSH client config for tools that shell out to ssh (testinfra): the same strictness as ours,
-    with connection reuse so many checks on one host cost one handshake."""
-    # A unix socket path holds at most 108 bytes and ssh appends a 17-byte suffix while it sets the master
-    # up, so a deep state dir would break connection reuse: the sockets live in a short folder named for it.
-    # Keyed by the pins too: a master opened under other pinned keys is reused without a host key check.
-    pins = inv.known_hosts.read_bytes() if inv.known_hosts.exists() else b""
-    key = hashlib.sha256(str(control_dir).encode() + b"\0" + str(inv.known_hosts).encode() + b"\0" + pins)
-    short = Path(tempfile.gettempdir()) / f"sentry-cp-{key.hexdigest()[:10]}"
-    short.mkdir(exist_ok=True, mode=0o700)
-    cp = _ssh_value(str(short), tokens=True)[:-1] + '/%C"'
+def write_ssh_config(inv: Inventory, path: Path, home: Path) -> Path:
+    """An OpenSSH client config for tools that shell out to ssh (testinfra): the same strictness as ours, with
+    connection reuse so many checks on one host cost one handshake. The masters are the ones Ansible runs of the
+    state home ``home`` open (:mod:`orchestrator.sshmux`), so checks after a run ride its connection."""
+    masters = sshmux.ensure_masters_dir(home, inv.known_hosts)
+    cp = _ssh_value(str(masters), tokens=True)[:-1] + "/" + sshmux.SOCKET_NAME + '"'
     lines: list[str] = []
     for h in inv.hosts:
         lines += [

@@ -9,7 +9,6 @@ never on the command line. The result is data: status, rc, and per-host outcomes
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from . import sshmux
 from .errors import RunCancelled, RunnerError
 from .inventory import Inventory
 from .paths import collections_path, link_collection
@@ -225,18 +225,6 @@ def ssh_args(known_hosts: Path) -> str:
     )
 
 
-def control_dir(settings: Settings, known_hosts: Path) -> Path:
-    """Where a run's SSH masters live: one folder per pinned-keys file *and its content*. An open master is reused
-    without any host key check, so a master opened under other pins (another inventory, or before a re-pin) must
-    never serve this run. Short, as a unix socket path must be."""
-    try:
-        pins = known_hosts.read_bytes()
-    except OSError:
-        pins = b""
-    digest = hashlib.sha256(str(known_hosts.resolve()).encode() + b"\0" + pins).hexdigest()[:8]
-    return settings.ssh_control_dir / digest
-
-
 def connection_vars(request: RunRequest, settings: Settings) -> dict[str, Any]:
     """How every run connects, as extra variables: the highest precedence Ansible has, so no inventory,
     group_vars or host_vars value can replace them (the inventory loader refuses such variables too)."""
@@ -251,7 +239,8 @@ def connection_vars(request: RunRequest, settings: Settings) -> dict[str, Any]:
         "ansible_ssh_host_key_checking": True,
         "ansible_pipelining": True,
         "ansible_ssh_pipelining": True,
-        "ansible_control_path_dir": str(control_dir(settings, request.inventory.known_hosts)),
+        "ansible_control_path_dir": str(sshmux.masters_dir(settings.home, request.inventory.known_hosts)),
+        "ansible_control_path": sshmux.ANSIBLE_CONTROL_PATH,
     }
 
 
@@ -279,7 +268,8 @@ def build_env(request: RunRequest, settings: Settings, run_dir: Path) -> dict[st
         "ANSIBLE_INVENTORY_ENABLED": "yaml",
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_SSH_ARGS": ssh_args(known_hosts),
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir(settings, known_hosts)),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(sshmux.masters_dir(settings.home, known_hosts)),
+        "ANSIBLE_SSH_CONTROL_PATH": sshmux.ANSIBLE_CONTROL_PATH,
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_TIMEOUT": str(request.timeout),
         "ANSIBLE_TASK_TIMEOUT": str(request.task_timeout),
@@ -383,7 +373,7 @@ def run_playbook(
     (run_dir / "tmp").mkdir(parents=True, mode=0o700)
     run_dir.chmod(0o700)
     (run_dir / "ansible.cfg").write_text("# settings come from the environment: see artifacts/*/command\n")
-    control_dir(settings, request.inventory.known_hosts).mkdir(parents=True, exist_ok=True, mode=0o700)
+    sshmux.ensure_masters_dir(settings.home, request.inventory.known_hosts)
     (settings.home / "ansible").mkdir(parents=True, exist_ok=True, mode=0o700)
     link_collection(settings.home)
     vars_file = Path(config_kwargs["extravars"])

@@ -62,11 +62,6 @@ class Settings:
         return Path(env).expanduser().resolve() if env else self.home / "cache"
 
     @property
-    def ssh_control_dir(self) -> Path:
-        # ControlPath must stay short (sun_path is 108 bytes); hashed names (%C) keep it so.
-        return self.home / "cp"
-
-    @property
     def debug_log(self) -> Path:
         return self.home / "debug.log"
 

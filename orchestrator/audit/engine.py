@@ -103,10 +103,11 @@ def run_checks(
     checks: Sequence[Check],
     waivers: Mapping[tuple[str, str], Waiver],
     work_dir: Path,
+    home: Path,
     on_progress: Progress,
     command_timeout: float = COMMAND_TIMEOUT,
 ) -> dict[str, HostReport]:
-    ssh_config = remote.write_ssh_config(inv, work_dir / "ssh_config", work_dir / "cp")
+    ssh_config = remote.write_ssh_config(inv, work_dir / "ssh_config", home)
 
     def one(host: Host) -> HostReport:
         # Every command bounded (ServerAlive only notices a dead host): a check that hangs makes the host an error.

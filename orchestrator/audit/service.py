@@ -171,7 +171,7 @@ def _audit(
     work_dir = settings.home / "audits" / ".work" / uid
     work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     say(f"checking {len(hosts)} host(s) with {len(checks)} check(s) over SSH")
-    reports = run_checks(inv, hosts, expected, checks, waivers, work_dir, say, command_timeout)
+    reports = run_checks(inv, hosts, expected, checks, waivers, work_dir, settings.home, say, command_timeout)
     notes: list[str] = []
     if with_converge:
         reachable = [h for h in hosts if not reports[h.name].error]

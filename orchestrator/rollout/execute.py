@@ -208,7 +208,7 @@ class Executor:
             around_the_clock=get_tier(inv.tier or "").around_the_clock,
             emergency=self.plan.emergency_reason is not None,
             now=self.clock(),
-            work_dir=self.settings.home / "smoke",
+            home=self.settings.home,
             training_signed_off=signed,
             deadline=deadline,
         )

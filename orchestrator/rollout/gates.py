@@ -40,7 +40,7 @@ class WaveContext:
     around_the_clock: bool
     emergency: bool
     now: dt.datetime
-    work_dir: Path
+    home: Path  # the state home: the smoke checks share its SSH masters with the wave's run
     training_signed_off: bool = True  # only asked by the training gate
     deadline: float | None = None  # time.monotonic() by which every judging gate must have decided
 
@@ -124,7 +124,7 @@ class SmokeGate(Gate):
     stage = "judge"
 
     def judge(self, ctx: WaveContext, hosts: Sequence[Host]) -> dict[str, HostVerdict]:
-        results = run_smoke(ctx.inventory, hosts, ctx.release_version, ctx.work_dir)
+        results = run_smoke(ctx.inventory, hosts, ctx.release_version, ctx.home)
         return {
             name: HostVerdict(name, r.passed, self.name, "; ".join(r.failures) or "smoke checks passed")
             for name, r in results.items()

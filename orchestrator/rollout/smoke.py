@@ -37,9 +37,10 @@ class SmokeResult:
 
 
 def run_smoke(
-    inv: Inventory, hosts: Sequence[Host], version: str, work_dir: Path, command_timeout: float = 30.0
+    inv: Inventory, hosts: Sequence[Host], version: str, home: Path, command_timeout: float = 30.0
 ) -> dict[str, SmokeResult]:
-    ssh_config = remote.write_ssh_config(inv, work_dir / f"ssh_config-{inv.client}", work_dir / "cp")
+    # The state home's masters: the checks ride the connection the wave's agent run opened.
+    ssh_config = remote.write_ssh_config(inv, home / "smoke" / f"ssh_config-{inv.client}", home)
 
     def check(host: Host) -> SmokeResult:
         # Each command bounded: one that hangs on the host fails its check (CommandTimeout) instead of the gate.

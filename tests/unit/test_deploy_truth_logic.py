@@ -48,7 +48,7 @@ def context(names: Sequence[str]) -> gates.WaveContext:
     return gates.WaveContext(
         client="acme", inventory=None, release_version="1.0.1",  # type: ignore[arg-type]
         gates=ClientGates(tuple(names), 30, budget), around_the_clock=False, emergency=False,
-        now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), work_dir=Path("/nonexistent"),
+        now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), home=Path("/nonexistent"),
     )  # fmt: skip
 
 

@@ -44,7 +44,7 @@ def test_config_has_strict_host_keys_pipelining_and_private_dirs(request_: RunRe
     assert f"UserKnownHostsFile={tmp_path / 'acme' / 'known_hosts'}" in env["ANSIBLE_SSH_ARGS"]
     assert "ControlPersist=" in env["ANSIBLE_SSH_ARGS"]
     assert env["ANSIBLE_PIPELINING"] == "True"
-    assert Path(env["ANSIBLE_SSH_CONTROL_PATH_DIR"]).parent == tmp_path / "home" / "cp"
+    assert Path(env["ANSIBLE_SSH_CONTROL_PATH_DIR"]).name.startswith("sentry-cp-")
     assert cfg["private_data_dir"] == str(tmp_path / "home" / "runs" / "RUN1")
     assert cfg["suppress_env_files"] is True
     assert cfg["cmdline"] is None and cfg["tags"] is None
@@ -171,20 +171,39 @@ def test_a_run_killed_at_its_timeout_fails_every_unfinished_host() -> None:
 
 def test_ssh_masters_are_never_shared_across_pins(request_: RunRequest, tmp_path: Path) -> None:
     """An open ControlMaster is reused without a host key check: a master opened under other pinned keys (another
-    inventory, or before a re-pin) must live in another folder."""
-    from orchestrator.runner import control_dir
+    inventory, another state home, or before a re-pin) must live in another folder; and the folder stays short
+    enough for a unix socket even under a deep home."""
+    from orchestrator.sshmux import masters_dir
 
     s = settings(tmp_path)
     known = request_.inventory.known_hosts
     known.parent.mkdir(parents=True)
     known.write_text("192.0.2.10 ssh-ed25519 AAAAone\n")
-    first = control_dir(s, known)
-    assert control_dir(s, known) == first
+    first = masters_dir(s.home, known)
+    assert masters_dir(s.home, known) == first
     known.write_text("192.0.2.10 ssh-ed25519 AAAAtwo\n")
-    assert control_dir(s, known) != first
+    assert masters_dir(s.home, known) != first
     other = tmp_path / "other" / "known_hosts"
     other.parent.mkdir()
     other.write_text("192.0.2.10 ssh-ed25519 AAAAtwo\n")
-    assert control_dir(s, other) != control_dir(s, known)
+    assert masters_dir(s.home, other) != masters_dir(s.home, known)
+    assert masters_dir(tmp_path / "elsewhere", known) != masters_dir(s.home, known)
+    deep = tmp_path / ("d" * 100) / "home"
+    # sun_path is 108 bytes; ssh appends a 17-byte suffix to the 40-character %C name while it sets a master up.
+    assert len(str(masters_dir(deep, known))) + 1 + 40 + 17 < 108
     env = build_config(request_, s, "RUN2")["envvars"]
-    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(control_dir(s, known))
+    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(masters_dir(s.home, known))
+    assert env["ANSIBLE_SSH_CONTROL_PATH"] == "%(directory)s/%%C"
+
+
+def test_ssh_config_uses_the_masters_ansible_opens(request_: RunRequest, tmp_path: Path) -> None:
+    """The health and smoke checks ride the connection the wave's run opened: same folder, same socket name."""
+    from orchestrator import remote
+    from orchestrator.sshmux import masters_dir
+
+    s = settings(tmp_path)
+    inv = request_.inventory
+    inv.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    inv.known_hosts.write_text("192.0.2.10 ssh-ed25519 AAAAone\n")
+    text = remote.write_ssh_config(inv, tmp_path / "ssh_config", s.home).read_text()
+    assert f'ControlPath "{masters_dir(s.home, inv.known_hosts)}/%C"' in text

@@ -87,7 +87,7 @@ def ssh_config(provisioned: Provisioned, tmp_path_factory: pytest.TempPathFactor
     """The product's own ssh_config for testinfra: strict keys against the client's known_hosts, connection reuse."""
     root = tmp_path_factory.mktemp("stack-ssh")
     inv = inventory.load(provisioned.env.settings.inventories, provisioned.client)
-    return remote.write_ssh_config(inv, root / "ssh_config", root / "cp")
+    return remote.write_ssh_config(inv, root / "ssh_config", provisioned.env.settings.home)
 
 
 @pytest.fixture(scope="session")
