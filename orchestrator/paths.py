@@ -8,6 +8,7 @@ From a source checkout (or an editable install) they are the folders beside the 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from .errors import ConfigError
@@ -68,8 +69,8 @@ def link_collection(home: Path) -> Path:
     target = project_root().resolve()
     if link.is_symlink() and Path(os.readlink(link)) == target:
         return link
-    tmp = namespace / f".{COLLECTION[1]}.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
+    # Unique per call, not per process: two clients provisioned on two threads link at the same moment.
+    tmp = namespace / f".{COLLECTION[1]}.{os.getpid()}.{secrets.token_hex(4)}"
     tmp.symlink_to(target, target_is_directory=True)
     os.replace(tmp, link)  # never a moment without the link, even with runs side by side
     return link
