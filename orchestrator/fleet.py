@@ -16,7 +16,7 @@ from .ledger.telemetry import AlertRecord, HeartbeatRecord
 
 SILENT_AFTER_INTERVALS = 3
 DEFAULT_INTERVAL_SECONDS = 30.0
-DURATION_RE = re.compile(r"^(\d+)([smhd])$")
+DURATION_RE = re.compile(r"^(\d+)([smhd])\Z")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

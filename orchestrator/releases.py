@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 Track = Literal["hotfix", "feature"]
 TRACKS: tuple[Track, ...] = ("hotfix", "feature")
-MODULE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # training module names, e.g. ids-tuning-201
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MODULE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")  # training module names, e.g. ids-tuning-201
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 EXCLUDED_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
 FIXED_MTIME = 1_700_000_000  # any constant: only that it never changes matters
 NAME = "sentry-agent"

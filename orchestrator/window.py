@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import InventoryError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-WINDOW_RE = re.compile(r"^\s*(?P<days>[A-Za-z,\-]+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})\s+(?P<tz>\S+)\s*$")
+WINDOW_RE = re.compile(r"^\s*(?P<days>[A-Za-z,\-]+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})\s+(?P<tz>\S+)\s*\Z")
 HINT = 'write it like "Mon-Fri 02:00-05:00 Europe/Madrid", "Sat,Sun 22:00-04:00 UTC" or "always"'
 
 

@@ -16,7 +16,7 @@ __all__ = ["RELEASE_DIR", "VersionError", "default_rules_path", "read_version"]
 # resolve() follows /opt/sentry/current to the concrete release directory.
 RELEASE_DIR: Path = Path(__file__).resolve().parent.parent
 
-_VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
+_VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}\Z")
 
 
 class VersionError(Exception):

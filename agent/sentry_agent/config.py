@@ -61,14 +61,14 @@ ALWAYS_NEVER_BAN: tuple[IPNetwork, ...] = (
 
 MIB = 1024 * 1024
 _MIN_SPOOL_BYTES = 64 * 1024
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 # nft identifiers end up as argv words; the strict charset keeps them from ever being parsed as syntax.
-_NFT_IDENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_NFT_IDENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 _NFT_FAMILIES = ("inet", "ip", "ip6")
 _OVERRIDE_KEYS = ("threshold", "window_seconds", "ban_seconds")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 # https://HOST:PORT with an optional trailing slash; HOST is a name, an IPv4 literal or a bracketed IPv6 one.
-_URL_RE = re.compile(r"^https://(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})/?$")
+_URL_RE = re.compile(r"^https://(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})/?\Z")
 
 
 class ConfigError(ValueError):

@@ -35,7 +35,7 @@ from .config import RuleOverride, Source
 
 __all__ = ["Rule", "RuleSet", "RulesError", "load_rules", "parse_rules"]
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _RULE_KEYS = ("id", "source", "pattern", "threshold", "window_seconds", "ban_seconds", "description")
 _TOP_KEYS = ("version", "rules", "self_test", "description")
 _LIMITS = {"threshold": 1_000_000, "window_seconds": 7 * 86400, "ban_seconds": 365 * 86400}

@@ -71,7 +71,7 @@ MAX_REJECTS = 3
 IDLE_POLL_SECONDS = 0.25
 INGEST_PATH = "/v1/ingest"
 _MAX_RESPONSE = 1024 * 1024
-_BOOT_RE = re.compile(r"^[0-9a-f]{32}$")
+_BOOT_RE = re.compile(r"^[0-9a-f]{32}\Z")
 STATE_FILE = "shipper.json"
 QUARANTINE_FILE = "quarantine.jsonl"
 

@@ -40,7 +40,7 @@ __all__ = ["SegmentInfo", "SegmentRead", "Spool", "SpoolError", "iter_records", 
 
 log = logging.getLogger(__name__)
 
-_SEGMENT_RE = re.compile(r"^spool-(\d{12})\.jsonl$")
+_SEGMENT_RE = re.compile(r"^spool-(\d{12})\.jsonl\Z")
 _MAX_SEGMENT_BYTES = 1024 * 1024
 ALERT = "alert"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..ledger.telemetry import IncomingRecord
 
-BOOT_RE = re.compile(r"^[0-9a-f]{32}$")
-HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+BOOT_RE = re.compile(r"^[0-9a-f]{32}\Z")
+HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z")
 MAX_SEQ = 2**63 - 1
 SEVERITIES = ("low", "medium", "high", "critical")
 HEARTBEAT_EVENTS = ("start", "interval", "stop")

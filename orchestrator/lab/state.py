@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import LabError
 from .proc import ProcRef
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}\Z")
 
 
 def validate_name(name: str) -> str:

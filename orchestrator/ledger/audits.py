@@ -14,7 +14,7 @@ from .errors import LedgerError
 from .models import Audit
 from .records import AUDIT_RESULTS, AuditRecord
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 class AuditsMixin(LedgerMixin):

@@ -144,3 +144,17 @@ def _run_tail(result: object) -> str:
     if run is None:
         return f"preflight: {getattr(result, 'preflight', None)}"
     return tail_stdout(run, 80)
+
+
+def changed_tasks(run: object) -> list[str]:
+    """'host: task' for every task a run reported changed (from its job events), for assertion messages."""
+    import json
+
+    found = []
+    events = Path(run.artifact_dir) / "job_events"  # type: ignore[attr-defined]
+    for path in sorted(events.glob("*.json")) if events.is_dir() else []:
+        event = json.loads(path.read_text())
+        data = event.get("event_data", {})
+        if event.get("event") == "runner_on_ok" and data.get("res", {}).get("changed"):
+            found.append(f"{data.get('host')}: {data.get('task')}")
+    return found
