@@ -15,8 +15,12 @@ so a check that runs after a playbook rides the connection the playbook opened i
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import tempfile
 from pathlib import Path
+
+from .errors import ConfigError
 
 # ssh expands %C itself; Ansible's control_path setting is %-formatted first, hence the doubled %.
 SOCKET_NAME = "%C"
@@ -36,7 +40,16 @@ def masters_dir(home: Path, known_hosts: Path) -> Path:
 
 
 def ensure_masters_dir(home: Path, known_hosts: Path) -> Path:
+    """Create the folder (0700). The temp dir is shared: a folder of that name that is a link, or that another user
+    owns, could hand our connections to someone else's socket, so it is refused in one line."""
     path = masters_dir(home, known_hosts)
     path.mkdir(mode=0o700, exist_ok=True)
-    path.chmod(0o700)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise ConfigError(
+            f"{path} (where sentryctl keeps its SSH connections) is not a folder of this user",
+            hint=f"remove {path}, or set TMPDIR to a private folder",
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        path.chmod(0o700)
     return path

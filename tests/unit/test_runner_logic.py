@@ -207,3 +207,24 @@ def test_ssh_config_uses_the_masters_ansible_opens(request_: RunRequest, tmp_pat
     inv.known_hosts.write_text("192.0.2.10 ssh-ed25519 AAAAone\n")
     text = remote.write_ssh_config(inv, tmp_path / "ssh_config", s.home).read_text()
     assert f'ControlPath "{masters_dir(s.home, inv.known_hosts)}/%C"' in text
+
+
+def test_a_masters_folder_that_is_not_ours_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The temp dir is shared: a link (or another user's folder) in the masters' place is refused, never used."""
+    from orchestrator.errors import ConfigError
+    from orchestrator.sshmux import ensure_masters_dir, masters_dir
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    (tmp_path / "tmp").mkdir()
+    known = tmp_path / "known_hosts"
+    target = masters_dir(tmp_path / "home", known)
+    (tmp_path / "elsewhere").mkdir()
+    target.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ConfigError, match="not a folder of this user"):
+        ensure_masters_dir(tmp_path / "home", known)
+    target.unlink()
+    made = ensure_masters_dir(tmp_path / "home", known)
+    assert made == target and oct(made.stat().st_mode & 0o777) == "0o700"
