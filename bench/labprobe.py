@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 from orchestrator.lab.proc import CGROUP_ROOT
@@ -90,22 +89,3 @@ class LabProbe:
             if self.cpu_seconds() - before < idle_share * window * len(self.hosts):
                 break
         return time.monotonic() - start
-
-
-def close_masters(dirs: Iterable[Path]) -> int:
-    """Ask every SSH connection master with a socket in ``dirs`` to exit; returns how many were closed."""
-    closed = 0
-    for d in dirs:
-        if not d.is_dir():
-            continue
-        for sock in d.iterdir():
-            if sock.is_socket():
-                done = subprocess.run(
-                    ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "bench"],
-                    capture_output=True,
-                    check=False,
-                    timeout=10,
-                )
-                closed += done.returncode == 0
-                sock.unlink(missing_ok=True)
-    return closed

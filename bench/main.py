@@ -29,7 +29,7 @@ from orchestrator.paths import project_root
 from orchestrator.settings import Settings
 
 from . import commands, report
-from .labprobe import LabProbe, close_masters
+from .labprobe import LabProbe
 from .measure import Measurement, median_measurement, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +123,8 @@ class Bench:
     def measure(
         self, step: str, argv: Sequence[str], env: dict[str, str], probe: LabProbe, n: int, ok_rc: Sequence[int] = (0,)
     ) -> Measurement:
-        close_masters(self.master_dirs())
+        for folder in self.master_dirs():
+            sshmux.close_masters(folder)
         probe.settle()
         m = run_measured(step, argv, env=env, log=self.logs / f"n{n}-{step}.log", probe=probe, hosts=n)
         self.say(
@@ -173,7 +174,7 @@ class Bench:
                     f"N={n}: {step}: {m.wall * 1000:.0f} ms wall, {m.cpu * 1000:.0f} ms CPU (median of {len(runs)})"
                 )
         finally:
-            close_masters([cp_dir])
+            sshmux.close_masters(cp_dir)
             shutil.rmtree(cp_dir, ignore_errors=True)
         return out
 

@@ -378,7 +378,7 @@ class Demo:
         """What each host's agent reports on /healthz right now (None when it does not answer healthy)."""
         out: dict[str, str | None] = {}
         for name, inv in self.invs.items():
-            verdicts = wait_healthy(inv, inv.hosts, None, timeout=10)
+            verdicts = wait_healthy(inv, inv.hosts, None, timeout=10, home=self.ws.home)
             for host, v in verdicts.items():
                 out[f"{name}/{host}"] = v.version if v.healthy else None
         return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -53,3 +54,26 @@ def ensure_masters_dir(home: Path, known_hosts: Path) -> Path:
     if stat.S_IMODE(info.st_mode) != 0o700:
         path.chmod(0o700)
     return path
+
+
+def close_masters(folder: Path) -> int:
+    """Ask every connection master with a socket in ``folder`` to exit (the next connection logs in afresh);
+    returns how many exited. Bounded: a master that does not answer within 10 s is left to its ControlPersist."""
+    closed = 0
+    if not folder.is_dir():
+        return 0
+    for sock in folder.iterdir():
+        if not sock.is_socket():
+            continue
+        try:
+            done = subprocess.run(
+                ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "sentry-master"],
+                capture_output=True,
+                check=False,
+                timeout=10,
+            )
+        except subprocess.TimeoutExpired:
+            continue
+        closed += done.returncode == 0
+        sock.unlink(missing_ok=True)
+    return closed

@@ -351,7 +351,7 @@ class Executor:
         for client in sorted({h.client for h in self.plan.hosts}):
             inv = self.inventories[client]
             planned = [inv.host(h.host) for h in self.plan.hosts if h.client == client]
-            verdicts = wait_healthy(inv, planned, self.release.version, timeout=5.0)
+            verdicts = wait_healthy(inv, planned, self.release.version, timeout=5.0, home=self.settings.home)
             for host in planned:
                 if verdicts[host.name].healthy:
                     result[(client, host.name)] = FINISHED_OK
@@ -410,7 +410,9 @@ def roll_back(
                     ledger.set_rollout_host(uid, client, h.host, "unreachable", detail=detail)
                     continue
                 # Never switched: nothing to undo; make sure it is healthy on what it runs.
-                verdict = wait_healthy(inv, [inv.host(h.host)], h.previous_version, timeout=health_timeout)[h.host]
+                verdict = wait_healthy(
+                    inv, [inv.host(h.host)], h.previous_version, timeout=health_timeout, home=settings.home
+                )[h.host]
                 status = "rolled_back" if verdict.healthy else "rollback_failed"
                 all_ok &= verdict.healthy
                 ledger.set_rollout_host(
@@ -433,7 +435,9 @@ def roll_back(
         result, _ = run_recorded(settings, ledger, request, kind="rollback", client=client, summary=summary,
                                  engine=engine)  # fmt: skip
         for h in switched:
-            after = wait_healthy(inv, [inv.host(h.host)], h.previous_version, timeout=health_timeout)[h.host]
+            after = wait_healthy(
+                inv, [inv.host(h.host)], h.previous_version, timeout=health_timeout, home=settings.home
+            )[h.host]
             healthy = after.healthy and (
                 result.hosts.get(h.host) is not None and result.hosts[h.host].status in ("ok", "changed")
             )

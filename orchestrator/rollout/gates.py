@@ -115,7 +115,7 @@ class HealthGate(Gate):
     stage = "judge"
 
     def judge(self, ctx: WaveContext, hosts: Sequence[Host]) -> dict[str, HostVerdict]:
-        verdicts = wait_healthy(ctx.inventory, hosts, ctx.release_version, _remaining(ctx))
+        verdicts = wait_healthy(ctx.inventory, hosts, ctx.release_version, _remaining(ctx), home=ctx.home)
         return {name: HostVerdict(name, v.healthy, self.name, v.detail, v.to_json()) for name, v in verdicts.items()}
 
 

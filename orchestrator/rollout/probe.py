@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import remote
@@ -17,6 +18,8 @@ from ..errors import RemoteError
 from ..inventory import Host, Inventory
 
 HEALTH_URL = "http://127.0.0.1:9110/healthz"
+# One probe's bound (connect and answer); a wait never runs past its own timeout either.
+PROBE_TIMEOUT = 10.0
 # Runs on the host with its own python3 (the agent needs it anyway); prints the HTTP code, then the body.
 PROBE = f"""python3 - <<'PY'
 import urllib.request, urllib.error
@@ -67,28 +70,39 @@ def judge(host: str, output: str, expected_version: str | None) -> Health:
     return Health(host, True, version, str(status), f"healthy on {version}")
 
 
-def probe_once(inv: Inventory, host: Host, expected_version: str | None, timeout: float = 10.0) -> Health:
+def probe_once(target: Any, host: str, expected_version: str | None) -> Health:
+    """One probe through ``target`` (a bounded testinfra host, :func:`remote.testinfra_host`)."""
     try:
-        client = remote.connect(inv, host, timeout=timeout)
-    except RemoteError as exc:
-        return Health(host.name, False, detail=f"unreachable: {exc.message}")
-    try:
-        return judge(host.name, remote.run(client, PROBE, timeout=timeout).stdout, expected_version)
-    except RemoteError as exc:
-        return Health(host.name, False, detail=f"probe failed: {exc.message}")
-    finally:
-        client.close()
+        out = target.run(PROBE)
+    except RemoteError as exc:  # the command's bound passed (CommandTimeout), or ssh could not be started
+        return Health(host, False, detail=f"probe failed: {exc.message}")
+    if out.rc == 255:  # ssh's own failure: no connection, or the pinned key did not match
+        return Health(host, False, detail=f"unreachable: {out.stderr.strip()[-200:] or 'ssh failed'}")
+    return judge(host, out.stdout, expected_version)
 
 
 def wait_healthy(
-    inv: Inventory, hosts: Sequence[Host], expected_version: str | None, timeout: float, interval: float = 2.0
+    inv: Inventory,
+    hosts: Sequence[Host],
+    expected_version: str | None,
+    timeout: float,
+    *,
+    home: Path,
+    interval: float = 2.0,
 ) -> dict[str, Health]:
-    """Probe every host until it is healthy on the expected version or ``timeout`` passes (then: last verdict)."""
+    """Probe every host until it is healthy on the expected version or ``timeout`` passes (then: last verdict).
+
+    ``timeout`` bounds the whole wait, connecting included: each probe gets at most what is left of it. The probes
+    go over OpenSSH with the masters of the state home ``home`` (:mod:`orchestrator.sshmux`), so right after a
+    playbook run they ride the connection the run opened instead of logging in again."""
+    ssh_config = remote.write_ssh_config(inv, home / "probe" / f"ssh_config-{inv.client}", home)
 
     def until_healthy(host: Host) -> Health:
         deadline = time.monotonic() + timeout
         while True:
-            verdict = probe_once(inv, host, expected_version, timeout=min(10.0, max(2.0, timeout)))
+            left = deadline - time.monotonic()
+            target = remote.testinfra_host(host.name, ssh_config, max(1.0, min(PROBE_TIMEOUT, left)))
+            verdict = probe_once(target, host.name, expected_version)
             if verdict.healthy or time.monotonic() + interval > deadline:
                 return verdict
             time.sleep(interval)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import clients, pins, provision, releases, signing
+from orchestrator import clients, pins, provision, releases, signing, sshmux
 from orchestrator.lab.manager import Lab
 from orchestrator.lab.state import HostState
 from orchestrator.ledger import Ledger
@@ -141,8 +141,16 @@ def test_good_hotfix_goes_canary_then_waves_to_every_host(fleet: Fleet) -> None:
     plan = json.loads(fleet.cli("rollout", "plan", "1.1.0", "--all", "--json").stdout)
     assert [w["name"] for w in plan["waves"]] == ["canary", "second", "rest"]
     assert sorted(h["host"] for h in plan["waves"][0]["hosts"]) == ["ro-1", "ro-4"]  # one host per client
+    for client in ("alpha", "beta"):  # masters left open by earlier steps would hide logins
+        sshmux.close_masters(
+            sshmux.masters_dir(fleet.settings.home, fleet.settings.inventories / client / "known_hosts")
+        )
+    before = sshd_logins(fleet)
     started = fleet.cli("rollout", "start", "1.1.0", "--all", "--yes")
     assert started.returncode == 0, started.stderr[-3000:]
+    # One login per host for the whole rollout: the health probe and the smoke checks ride the connection the
+    # wave's agent run opened (orchestrator/sshmux.py). The counting itself logs in once per host.
+    assert sshd_logins(fleet) - before == 2 * len(fleet.hosts)
     assert {fleet.running(n) for n in fleet.hosts} == {"1.1.0"}
     with fleet.ledger() as ledger:
         rollout = ledger.rollouts(limit=1)[0]
@@ -405,10 +413,12 @@ def test_a_hung_host_fails_at_its_task_timeout_and_the_rest_of_its_wave_finishes
     started = time.monotonic()
     try:
         with hanging(lambda command: fleet.ssh("ro-3", command)):
-            fleet.cli("rollout", "start", "1.6.0", "--client", "alpha", "--yes", timeout=600)
+            started_rollout = fleet.cli("rollout", "start", "1.6.0", "--client", "alpha", "--yes", timeout=600)
     finally:
         tracks.write_text(saved)
     assert time.monotonic() - started < 300
+    # The hung host is left without the release: the rollout ends completed_with_failures (exit 1), naming it.
+    assert started_rollout.returncode == 1 and "ro-3" in started_rollout.stderr, started_rollout.stderr[-3000:]
     with fleet.ledger() as ledger:
         statuses = {h.host: h.status for h in ledger.rollouts(limit=1)[0].hosts}
     assert statuses == {"ro-1": "healthy", "ro-2": "healthy", "ro-3": "failed"}, statuses
