@@ -58,6 +58,13 @@ class HostReport:
     def ok(self) -> bool:
         return self.error is None and all(c.ok for c in self.checks)
 
+    @property
+    def why(self) -> str:
+        """Why the host failed, in one line (empty when it passed)."""
+        if self.error is not None:
+            return self.error
+        return "; ".join(f"{c.id}: {c.detail}" for c in self.checks if not c.ok)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "host": self.host,

@@ -36,8 +36,8 @@ class ProvisionResult:
     client: str
     preflight: PreflightReport
     targets: Mapping[str, releases.Bundle]  # host -> the agent release it was converged with
-    runs: tuple[RunResult, ...] = ()  # empty when preflight stopped the run before it started
-    reasons: Mapping[str, str] | None = None  # failed host -> its failing task and message
+    runs: tuple[RunResult, ...] = ()  # empty when every host failed preflight
+    reasons: Mapping[str, str] | None = None  # failed host -> why (its preflight, or its failing task and message)
 
     @property
     def ok(self) -> bool:
@@ -177,8 +177,12 @@ def provision(
     tier = get_tier(inv.tier or "")
     targets = choose_releases(settings, ledger, inv, [h.name for h in hosts], release)
     report = preflight(inv, hosts, limits)
-    if not report.ok:
-        return ProvisionResult(client, report, targets)
+    # A host that fails preflight (down, a tarpit, a changed key, no disk) is left out and reported; the others are
+    # converged as usual, so one dead machine never leaves a client's other hosts unprotected.
+    refused = {h.host: f"preflight: {h.why}" for h in report.hosts if not h.ok}
+    if len(refused) == len(hosts):
+        return ProvisionResult(client, report, targets, reasons=refused)
+    targets = {host: bundle for host, bundle in targets.items() if host not in refused}
     ensure_client(ledger, inv)
     wiring = collector_extravars(settings, inv, ledger)  # before the run reads the vault: it may add the token
     kind = "check" if dry_run else "provision"
@@ -187,7 +191,7 @@ def provision(
     for host, bundle in targets.items():
         groups.setdefault(bundle.sha256, []).append(host)
     runs: list[RunResult] = []
-    reasons: dict[str, str] = {}
+    reasons: dict[str, str] = dict(refused)
     for names in sorted(groups.values()):
         bundle = targets[names[0]]
         request = site_request(settings, inv, bundle, limit=",".join(sorted(names)), dry_run=dry_run, tags=tags)

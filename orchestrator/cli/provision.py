@@ -122,9 +122,10 @@ def provision(
             app.out.print(f"recorded in the ledger as run {result.run_id} (agent release {shown})")
         for host, why in sorted((outcome.reasons or {}).items()):
             app.out.print(f"[red]{host}[/red]: {why}")
-    if not result.ok:
-        bad = result.by_status("failed") + result.by_status("unreachable")
+    if not outcome.ok:
+        bad = sorted({*result.by_status("failed"), *result.by_status("unreachable"), *outcome.preflight.failed})
         raise OrchestratorError(
             f"{verb} {client} failed on {', '.join(bad) or 'the run'} (status {result.status})",
-            hint=f"see {result.artifact_dir / 'stdout'}",
+            hint=f"see {result.artifact_dir / 'stdout'}"
+            + (f"; check the others with 'sentryctl preflight --client {client}'" if outcome.preflight.failed else ""),
         )
