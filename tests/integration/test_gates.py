@@ -9,8 +9,10 @@ stops the wave, not how long it waits. Every test leaves the hosts on the tree's
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,45 @@ def test_budget_a_failure_inside_continues_one_more_halts(gated: Provisioned) ->
         assert {running(gated, n) for n in names(gated)} == {"1.0.0"}
     finally:
         repair_firewalls(gated)
+
+
+def test_a_failure_ansible_rescues_is_not_a_healthy_host(gated: Provisioned, tmp_path: Path) -> None:
+    """The agent play switches the release and then hits a failure that a rescue swallows: Ansible reports the host
+    ok (rescued=1, failures=0), yet the canary gate must see a failed host, halt, and roll it back."""
+    from orchestrator import paths
+    from orchestrator.rollout.execute import Executor
+    from orchestrator.runner import run_playbook
+
+    playbook = tmp_path / "rescued.yml"
+    playbook.write_text(
+        f"---\n- name: Ship the release\n  ansible.builtin.import_playbook: {paths.playbook('agent.yml')}\n"
+        "- name: A failure that the play rescues\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Fail and rescue\n      block:\n        - name: Fail on purpose\n"
+        "          ansible.builtin.fail:\n            msg: injected failure\n      rescue:\n"
+        "        - name: Swallow it\n          ansible.builtin.debug:\n            msg: rescued\n"
+    )
+
+    def rescuing(request, settings, on_event, cancel):  # type: ignore[no-untyped-def]
+        agent_run = request.playbook.name == "agent.yml"
+        chosen = replace(request, playbook=playbook) if agent_run else request
+        return run_playbook(chosen, settings, on_event=on_event, cancel=cancel)
+
+    env = gated.env
+    release = releases.build_release(AGENT, env.settings.home, version="1.0.16")
+    with Ledger.open(env.settings.db_url, env.settings.home) as ledger:
+        planned = service.prepare(env.settings, ledger, "1.0.16", [gated.client])
+        uid = "ro-rescued"
+        ledger.create_rollout(uid, release_version="1.0.16", track="hotfix", plan=planned.plan.to_json(),
+                              clients=[gated.client], hosts=service._hosts_rows(planned, [gated.client]))  # fmt: skip
+        ledger.acquire_rollout_locks([gated.client], uid, holder_host="test", holder_pid=os.getpid(),
+                                     is_stale=lambda _lock: False)  # fmt: skip
+        try:
+            executor = Executor(env.settings, ledger, release, planned.plan, uid, dict(planned.inventories),
+                                engine=rescuing)  # fmt: skip
+            with pytest.raises(RolloutHalted) as info:
+                executor.run()
+        finally:
+            ledger.release_rollout_locks(uid)
+        canary = next(h for h in ledger.rollout(uid).hosts if h.host == names(gated)[0])  # type: ignore[union-attr]
+    assert_halted_and_rolled_back(gated, "1.0.16", "canary gate failed", info.value)
+    assert "rescued" in str(canary.detail), canary.detail
