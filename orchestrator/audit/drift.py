@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,15 @@ from .expected import Expected
 from .records import Change
 
 MAX_DIFF_LINES = 200
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """What the check-mode run found on one host: every change it would make (with its diff), and, when the run
+    failed on that host, why (the failing task and its message). A failed run never reads as "nothing"."""
+
+    changes: tuple[Change, ...] = ()
+    failure: str | None = None
 
 
 def _bundle_for(settings: Settings, version: str | None) -> releases.Bundle | None:
@@ -43,12 +52,12 @@ def converge_check(
     hosts: Sequence[Host],
     expected: Mapping[str, Expected],
     on_progress: Callable[[str], None],
-) -> tuple[dict[str, tuple[Change, ...] | str], list[str]]:
-    """Per host: the changes the site playbook would make, or a string saying why it could not tell."""
+) -> tuple[dict[str, CheckRun], list[str]]:
+    """Per host: the changes the site playbook would make, and why it could not tell where its run failed."""
     groups: dict[str | None, list[str]] = {}
     for h in hosts:
         groups.setdefault(expected[h.name].release, []).append(h.name)
-    result: dict[str, tuple[Change, ...] | str] = {}
+    result: dict[str, CheckRun] = {}
     notes: list[str] = []
     fallback = dev_bundle(settings)
     for version, names in sorted(groups.items(), key=lambda kv: str(kv[0])):
@@ -67,7 +76,7 @@ def converge_check(
     return result, notes
 
 
-def _changes(run: RunResult, names: Sequence[str]) -> dict[str, tuple[Change, ...] | str]:
+def _changes(run: RunResult, names: Sequence[str]) -> dict[str, CheckRun]:
     found: dict[str, list[Change]] = {n: [] for n in names}
     failures: dict[str, str] = {}
     events_dir = run.artifact_dir / "job_events"
@@ -81,19 +90,16 @@ def _changes(run: RunResult, names: Sequence[str]) -> dict[str, tuple[Change, ..
         if failing and host in found and not data.get("ignore_errors"):
             message = " ".join(str(res.get("msg") or res.get("stderr") or "").split())[:400]
             failures[host] = f"task {data.get('task', '?')!r} failed: {message or 'no message'}"
-    out: dict[str, tuple[Change, ...] | str] = {}
+    out: dict[str, CheckRun] = {}
     for name in names:
         outcome = run.hosts.get(name)
+        failure = None
         if outcome is None or outcome.status in ("failed", "unreachable"):
             state = outcome.status if outcome else "not reached"
-            # Keep the reason and every change found before the failure: the report must never say "nothing".
             why = failures.get(name, "no failing task recorded")
-            seen = "; ".join(c.task for c in found[name][:8]) or "none before the failure"
-            out[name] = (
-                f"check-mode run {state}: {why}; changes found before it: {seen} (see {run.artifact_dir / 'stdout'})"
-            )
-        else:
-            out[name] = tuple(found[name])
+            failure = f"check-mode run {state}: {why} (see {run.artifact_dir / 'stdout'})"
+        # Every change found is kept, those before a failure too: the evidence tells the whole truth.
+        out[name] = CheckRun(tuple(found[name]), failure)
     return out
 
 

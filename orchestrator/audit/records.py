@@ -59,6 +59,7 @@ class HostReport:
     checks: tuple[CheckResult, ...] = ()
     changes: tuple[Change, ...] = ()
     error: str | None = None  # the host could not be audited (unreachable, host key, timeout)
+    converge_failure: str | None = None  # the check-mode run failed here: the changes may be only part of them
 
     @property
     def status(self) -> HostStatus:
@@ -79,6 +80,7 @@ class HostReport:
             "expected": self.expected.to_json(),
             "checks": [c.to_json() for c in self.checks],
             "changes": [c.to_json() for c in self.changes],
+            "converge_failure": self.converge_failure,
         }
 
 

@@ -23,7 +23,7 @@ from ..releases import ReleaseError
 from ..settings import Settings
 from . import bundle, report
 from .checks import Check, registry
-from .drift import converge_check
+from .drift import CheckRun, converge_check
 from .engine import COMMAND_TIMEOUT, run_checks
 from .errors import AuditError
 from .expected import Expected, expected_state
@@ -31,7 +31,6 @@ from .records import (
     CONVERGE_CHECK_DESCRIPTION,
     CONVERGE_CHECK_ID,
     AuditOutcome,
-    Change,
     CheckResult,
     CheckStatus,
     HostReport,
@@ -220,25 +219,27 @@ def _audit(
     return dataclasses.replace(outcome, bundle_sha256=digest)
 
 
-def _with_converge(
-    host: HostReport, found: tuple[Change, ...] | str, waivers: dict[tuple[str, str], Waiver]
-) -> HostReport:
-    if isinstance(found, str):
-        result = CheckResult(CONVERGE_CHECK_ID, CONVERGE_CHECK_DESCRIPTION, "fail", "a clean check-mode run", found)
-        return dataclasses.replace(host, checks=(*host.checks, result))
-    ok = not found
+def _with_converge(host: HostReport, found: CheckRun, waivers: dict[tuple[str, str], Waiver]) -> HostReport:
+    changes = found.changes
+    tasks = "; ".join(c.task for c in changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
+    if found.failure is not None:
+        seen = f"{len(changes)} change(s) found before it: {tasks}" if changes else "no change found before it"
+        result = CheckResult(
+            CONVERGE_CHECK_ID, CONVERGE_CHECK_DESCRIPTION, "fail", "a clean check-mode run", f"{found.failure}; {seen}"
+        )
+        return dataclasses.replace(host, checks=(*host.checks, result), changes=changes, converge_failure=found.failure)
+    ok = not changes
     waiver = waivers.get((CONVERGE_CHECK_ID, host.host))
     status: CheckStatus = "pass" if ok else ("waived" if waiver else "fail")
-    tasks = "; ".join(c.task for c in found[:8]) + (f"; and {len(found) - 8} more" if len(found) > 8 else "")
     result = CheckResult(
         CONVERGE_CHECK_ID,
         CONVERGE_CHECK_DESCRIPTION,
         status,
         "0 changes",
-        "0 changes" if ok else f"{len(found)} change(s): {tasks}",
+        "0 changes" if ok else f"{len(changes)} change(s): {tasks}",
         waiver=waiver if status == "waived" else None,
     )
-    return dataclasses.replace(host, checks=(*host.checks, result), changes=found)
+    return dataclasses.replace(host, checks=(*host.checks, result), changes=changes)
 
 
 def _write_bundle(

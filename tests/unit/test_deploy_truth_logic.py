@@ -119,5 +119,5 @@ def test_a_failed_check_run_keeps_the_failing_task_and_the_changes_before_it(tmp
         (events / f"{i}-x.json").write_text(json.dumps(row))
     run = RunResult("r1", "failed", 2, {"g1": HostOutcome("g1", ok=3, changed=1, failed=1)}, tmp_path, True)
     found = _changes(run, ["g1"])["g1"]
-    assert isinstance(found, str)
-    assert "'Check sshd' failed: sshd -T failed" in found and "Write the sshd drop-in" in found
+    assert found.failure is not None and "'Check sshd' failed: sshd -T failed" in found.failure
+    assert [c.task for c in found.changes] == ["Write the sshd drop-in"]

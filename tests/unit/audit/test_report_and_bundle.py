@@ -138,3 +138,25 @@ def test_unsigned_forged_or_foreign_bundles_raise(sealed: tuple[Path, Path], tmp
         bundle.verify(root, key)
     with pytest.raises(BundleError, match="not a folder"):
         bundle.verify(tmp_path / "nowhere", key)
+
+
+def test_the_report_of_a_failed_check_run_keeps_every_change_and_never_says_nothing(tmp_path: Path) -> None:
+    """Every change found before the failure reaches the evidence, diffs included, and the HTML never says
+    "nothing" for a host whose check-mode run failed."""
+    from orchestrator.audit.drift import CheckRun
+    from orchestrator.audit.service import _with_converge
+
+    changes = tuple(Change(f"Task {i}", f"--- before\n+++ after\n+line {i}") for i in range(12))
+    host = HostReport("g1", "192.0.2.1", expected("g1"))
+    failed = _with_converge(host, CheckRun(changes, "check-mode run failed: task 'Check sshd' failed: boom"), {})
+    assert failed.status == "drift" and failed.changes == changes and failed.converge_failure
+    site = failed.checks[-1]
+    assert "Check sshd" in site.found and "12 change(s) found before it" in site.found
+    clean = _with_converge(HostReport("g2", "192.0.2.2", expected("g2")), CheckRun(), {})
+    hosts = {"g1": failed, "g2": clean}
+    outcome = AuditOutcome("au-2", "acme", "professional", "Ada", WHEN, WHEN, hosts, tmp_path, "", True)
+    html = report.report_html(outcome)
+    start, end = html.index('id="host-g1"'), html.index('id="host-g2"')
+    g1 = html[start:end] if start < end else html[start:]
+    assert "Could not tell everything" in g1 and "+line 11" in g1 and ">nothing<" not in g1
+    assert json.dumps(report.report_json(outcome)).count("+line") == 12
