@@ -2,7 +2,8 @@
 
 A host managed on port 2222 (a second sshd port): after the firewall is applied through an inventory with
 ansible_port 2222, the controller still connects on 2222 even while its own address is in the ban set (the
-management rule comes before the bans), and other sources get no new connections there.
+management rule comes before the bans). (Who else may connect is the management-networks rule, tested by the
+firewall's own stack tests: every lab address is inside this client's management network.)
 """
 
 from __future__ import annotations
