@@ -18,7 +18,9 @@ from .. import releases
 from ..errors import OrchestratorError
 from ..inventory import Host, Inventory
 from ..provision import dev_bundle, site_request
-from ..runner import RunResult, run_playbook
+from ..ledger import Ledger
+from ..runner import RunResult
+from ..runs import run_recorded
 from ..settings import Settings
 from .expected import Expected
 from .records import Change
@@ -48,6 +50,7 @@ def _bundle_for(settings: Settings, version: str | None) -> releases.Bundle | No
 
 def converge_check(
     settings: Settings,
+    ledger: Ledger,
     inv: Inventory,
     hosts: Sequence[Host],
     expected: Mapping[str, Expected],
@@ -71,7 +74,9 @@ def converge_check(
             )
         request = replace(request, label=f"audit-check-{inv.client}", verbosity=0)
         on_progress(f"check mode: site playbook on {', '.join(names)}")
-        run = run_playbook(request, settings)
+        # Recorded like every other playbook run (kind "audit-check"): the ledger shows what touched the hosts.
+        summary = {"hosts": names, "release": version, "check": True}
+        run, _ = run_recorded(settings, ledger, request, kind="audit-check", client=inv.client, summary=summary)
         result.update(_changes(run, names))
     return result, notes
 

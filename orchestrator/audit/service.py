@@ -175,7 +175,7 @@ def _audit(
     if with_converge:
         reachable = [h for h in hosts if not reports[h.name].error]
         if reachable:
-            changes, notes = converge_check(settings, inv, reachable, expected, say)
+            changes, notes = converge_check(settings, ledger, inv, reachable, expected, say)
             for name, found in changes.items():
                 reports[name] = _with_converge(reports[name], found, waivers)
     finished = _dt.datetime.now(_dt.UTC)

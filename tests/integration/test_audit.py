@@ -110,6 +110,9 @@ def test_fresh_client_audits_compliant_and_its_bundle_verifies(auditable: Provis
     assert data["summary"]["result"] == "compliant"
     assert statuses(data) == {name: "compliant" for name in auditable.tiers}
     assert data["converge_checked"] and data["auditor"] == "Ada Auditor"
+    with Ledger.open(auditable.env.settings.db_url, auditable.env.settings.home) as ledger:
+        checked = ledger.runs(client=auditable.client, kind="audit-check", limit=1)
+    assert checked and checked[0].status == "succeeded", "the check-mode run is recorded like every playbook run"
     for name, tier in auditable.tiers.items():
         checks = {c["id"]: c["status"] for c in data["hosts"][name]["checks"]}
         assert checks["converge.site-check"] == "pass", name
