@@ -158,3 +158,21 @@ def changed_tasks(run: object) -> list[str]:
         if event.get("event") == "runner_on_ok" and data.get("res", {}).get("changed"):
             found.append(f"{data.get('host')}: {data.get('task')}")
     return found
+
+
+def onboard(
+    settings: Settings, lab: Lab, client: str, host_names: list[str], tier: str, ledger: object, **spec: object
+) -> Inventory:
+    """Onboard ``client`` on some of ``lab``'s hosts through the core API: its inventory (management network: the
+    lab's subnet; the lab's key) and its pinned host keys. Not provisioned."""
+    from orchestrator import clients, pins
+
+    state = lab.state()
+    assert state is not None
+    built = clients.build_spec(
+        name=client, tier=tier, hosts=[f"{n}={state.hosts[n].address}" for n in host_names],
+        mgmt_networks=[state.subnet], key_file=str(lab.key), **spec,  # type: ignore[arg-type]
+    )  # fmt: skip
+    inv = clients.create(settings, built, ledger)  # type: ignore[arg-type]
+    pins.apply(inv, pins.scan(inv, inv.hosts), ledger)  # type: ignore[arg-type]
+    return inv

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from orchestrator import clients, pins, provision
+from orchestrator import provision
 from orchestrator.lab.manager import Lab
 from orchestrator.lab.state import HostState
 from orchestrator.ledger import Ledger
 from orchestrator.runner import tail_stdout
 from orchestrator.settings import Settings
 
-from .conftest import changed_tasks
+from .conftest import changed_tasks, onboard
 
 pytestmark = pytest.mark.lab
 
@@ -86,11 +86,8 @@ def fresh(tmp_path_factory: pytest.TempPathFactory, lab_cache: str) -> Iterator[
         state = lab.state()
         assert state is not None
         host = next(iter(state.hosts.values()))
-        spec = clients.build_spec(name="fresh", tier="enterprise", hosts=[f"{host.name}={host.address}"],
-                                  mgmt_networks=[state.subnet], key_file=str(lab.key), game_ports=["7777"])  # fmt: skip
         with Ledger.open(settings.db_url, settings.home) as ledger:
-            inv = clients.create(settings, spec, ledger)
-            pins.apply(inv, pins.scan(inv, inv.hosts), ledger)
+            onboard(settings, lab, "fresh", [host.name], "enterprise", ledger, game_ports=["7777"])
         yield Fresh(settings, lab, host)
     finally:
         lab.down(lambda _m: None)

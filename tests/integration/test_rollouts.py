@@ -19,11 +19,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import clients, pins, provision, releases, signing, sshmux
+from orchestrator import provision, releases, signing, sshmux
 from orchestrator.lab.manager import Lab
 from orchestrator.lab.state import HostState
 from orchestrator.ledger import Ledger
 from orchestrator.settings import Settings
+
+from .conftest import onboard
 
 pytestmark = pytest.mark.lab
 
@@ -95,16 +97,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, lab_cache: str) -> Iterator[
         layout = {"alpha": (["ro-1", "ro-2", "ro-3"], "professional"), "beta": (["ro-4"], "enterprise")}
         with Ledger.open(settings.db_url, settings.home) as ledger:
             for client, (names, tier) in layout.items():
-                spec = clients.build_spec(
-                    name=client, tier=tier, hosts=[f"{n}={hosts[n].address}" for n in names],
-                    mgmt_networks=[state.subnet], key_file=str(lab.key),
-                )  # fmt: skip
-                inv = clients.create(settings, spec, ledger)
+                inv = onboard(settings, lab, client, names, tier, ledger)
                 (inv.path / "tracks.yml").write_text(yaml.safe_dump(FAST_TRACKS))
                 # A broken release should fail its health wait quickly, not after a minute.
                 gv = inv.path / "group_vars" / "all.yml"
                 gv.write_text(gv.read_text() + "sentry_agent_health_retries: 6\nsentry_agent_health_delay: 2\n")
-                pins.apply(inv, pins.scan(inv, inv.hosts), ledger)
                 result = provision.provision(settings, client, ledger)
                 assert result.ok, result.run.to_json() if result.run else result.preflight.to_json()
         env = {**os.environ, "SENTRY_HOME": str(settings.home), "SENTRY_INVENTORIES": str(settings.inventories)}
