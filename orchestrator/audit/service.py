@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import inventory, signing
+from .. import inventory
 from ..bookkeeping import ensure_client
 from ..errors import OrchestratorError
 from ..inventory import Inventory
 from ..ledger import Ledger
-from ..releases import ReleaseError
+from ..releases import ReleaseError, signing
 from ..settings import Settings
 from . import bundle, report
 from .checks import Check, registry

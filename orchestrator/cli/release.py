@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import paths, releases, signing
+from .. import paths, releases
+from ..releases import signing
 from .context import AppContext, pass_app
 from .options import json_option
 

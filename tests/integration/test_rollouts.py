@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import clients, pins, provision, releases, signing
+from orchestrator import clients, pins, provision, releases
 from orchestrator.lab.manager import Lab
 from orchestrator.lab.state import HostState
 from orchestrator.ledger import Ledger
+from orchestrator.releases import signing
 from orchestrator.settings import Settings
 
 pytestmark = pytest.mark.lab
