@@ -18,17 +18,18 @@ import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from .. import versions
+from ..track_names import FEATURE, HOTFIX, TRACK_NAMES, TrackName
 from ..versions import version_key
 from .errors import ReleaseError
 
 if TYPE_CHECKING:
     from .records import Release
 
-Track = Literal["hotfix", "feature"]
-TRACKS: tuple[Track, ...] = ("hotfix", "feature")
+Track = TrackName
+TRACKS = TRACK_NAMES
 MODULE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")  # training module names, e.g. ids-tuning-201
 SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 EXCLUDED_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
@@ -64,7 +65,7 @@ def validate_version(version: str) -> str:
 
 def validate_track(track: str) -> Track:
     if track not in TRACKS:
-        raise ReleaseError(f"unknown release track {track!r}", hint="use hotfix or feature")
+        raise ReleaseError(f"unknown release track {track!r}", hint=f"use {' or '.join(TRACKS)}")
     return track
 
 
@@ -94,7 +95,7 @@ def _metadata(
 ) -> dict[str, Any]:
     """The release fields of a manifest, validated."""
     if requires_training is not None:
-        if track != "feature":
+        if track != FEATURE:
             raise ReleaseError(
                 f"a {track} release cannot require training (requires_training={requires_training!r})",
                 hint="training gates feature releases only: use --track feature, or drop --requires-training",
@@ -191,7 +192,7 @@ def build_bundle(
     out_dir: Path,
     *,
     version: str | None = None,
-    track: Track = "hotfix",
+    track: Track = HOTFIX,
     overrides: dict[str, bytes] | None = None,
     created: datetime | str | None = None,
     notes: str | None = None,

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..track_names import HOTFIX
 from ..versions import version_key
 from . import signing
 from .bundle import (
@@ -42,7 +43,7 @@ def build_release(
     home: Path,
     *,
     version: str,
-    track: str = "hotfix",
+    track: str = HOTFIX,
     notes: str | None = None,
     requires_training: str | None = None,
     min_previous_version: str | None = None,
