@@ -2,7 +2,7 @@
 
 sentryctl runs playbooks and roles, renders templates and builds agent bundles from files that live beside the
 package in the source tree (``playbooks/``, ``roles/``, ``templates/``, ``agent/``). An installed wheel has no
-tree, so ``build_py`` copies those folders to ``orchestrator/content/``, where ``orchestrator.paths`` finds them
+tree, so ``build_py`` copies those folders (and ``meta/``, the collection's runtime.yml) to ``orchestrator/content/``, where ``orchestrator.paths`` finds them
 when it is not running from a checkout. Everything else is declared in pyproject.toml.
 """
 
@@ -14,7 +14,9 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-CONTENT = ("playbooks", "roles", "templates", "agent")
+# meta/ holds the collection's runtime.yml: the runner links content/ in as the sentry.stack collection, and
+# ansible-core reads requires_ansible (and any routing) from there as from an installed collection.
+CONTENT = ("playbooks", "roles", "meta", "templates", "agent")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 
 

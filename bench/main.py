@@ -21,11 +21,12 @@ from typing import Any
 
 import yaml
 
-from orchestrator import releases, signing, sshmux
+from orchestrator import releases, sshmux
 from orchestrator.errors import OrchestratorError
 from orchestrator.lab.manager import MAX_HOSTS, Lab
 from orchestrator.lab.state import LabState
 from orchestrator.paths import project_root
+from orchestrator.releases import signing
 from orchestrator.settings import Settings
 
 from . import commands, report

@@ -10,7 +10,7 @@ from typing import Any
 import paramiko
 
 from . import remote
-from .bookkeeping import ensure_client
+from .clients import ensure_client
 from .errors import RemoteError
 from .inventory import Host, Inventory
 from .ledger import HostResult, Ledger

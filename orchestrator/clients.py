@@ -21,7 +21,6 @@ from typing import Any
 import jinja2
 
 from . import inventory, window
-from .bookkeeping import ensure_client
 from .collector.tokens import ensure_collector_token
 from .errors import InventoryError
 from .inventory_schema import CONTACT_RE, KEY_PATH_RE, USER_RE
@@ -258,3 +257,20 @@ def remove(settings: Settings, name: str, ledger: Ledger) -> Path:
         ledger.remove_client(name)
     shutil.rmtree(inv.path)
     return inv.path
+
+
+def ensure_client(ledger: Ledger, inv: inventory.Inventory) -> None:
+    """Make the ledger know this client and exactly the inventory's hosts (a lab client is never 'new'd).
+
+    The inventory says which hosts a client has, the ledger remembers it (and everything done to them): every
+    flow that touches a client's hosts calls this first, so the two never drift apart.
+    """
+    record = ledger.client(inv.client)
+    tier = inv.tier or "unknown"
+    if record is None:
+        ledger.add_client(inv.client, tier, dict(inv.meta))
+    elif record.tier != tier:
+        # The ledger keeps the old record as history; the live one carries the new tier.
+        ledger.remove_client(inv.client)
+        ledger.add_client(inv.client, tier, dict(inv.meta))
+    ledger.sync_hosts(inv.client, [(h.name, h.address, h.port) for h in inv.hosts])

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import yaml
 
-from . import clients, pins, preflight, provision, releases, remote, signing, training
+from . import clients, pins, preflight, provision, releases, remote, training
 from .audit import run_audit
 from .demo_telemetry import DemoCollector, wait_alert, wait_state
 from .errors import OrchestratorError
@@ -43,6 +43,7 @@ from .lab.manager import Lab
 from .lab.state import LabState
 from .ledger import Ledger
 from .paths import project_root
+from .releases import signing
 from .rollout import service
 from .rollout.execute import RolloutEvent, RolloutHalted
 from .rollout.probe import wait_healthy

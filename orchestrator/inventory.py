@@ -1,5 +1,10 @@
 """Client inventories: the folder ``inventories/<client>/`` loaded into typed records.
 
+Hosts are resolved by ansible-core itself (its InventoryManager with the YAML plugin, and its variable
+precedence over hosts.yml, group_vars/ and host_vars/), so paramiko, Fabric, testinfra and OpenSSH connect
+exactly where Ansible does. Every file is first checked by :mod:`.inventory_schema` (shapes, the allowlist of
+connection variables, no templates), and what Ansible resolves is validated again.
+
 Layout (the lab writes the same shape as ``client new`` will):
   hosts.yml            Ansible YAML inventory; every host has ansible_host, optionally ansible_port
   known_hosts          the pinned host keys; every SSH client checks against it strictly
@@ -9,6 +14,7 @@ Layout (the lab writes the same shape as ``client new`` will):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,31 +110,20 @@ def _read_yaml(path: Path) -> Any:
         ) from exc
 
 
-@dataclass
-class _Seen:
-    """One host as the inventory file places it: its groups (outermost first) and its variables."""
-
-    groups: list[str] = field(default_factory=list)
-    group_vars: dict[str, Any] = field(default_factory=dict)
-    host_vars: dict[str, Any] = field(default_factory=dict)
-
-
-def _walk(
-    file: Path, name: str, group: schema.GroupModel, inherited: Mapping[str, Any], chain: tuple[str, ...]
-) -> Iterable[tuple[str, _Seen]]:
+def _walk(file: Path, name: str, group: schema.GroupModel, chain: tuple[str, ...]) -> Iterable[str]:
+    """Every host of ``group`` and its children, in file order, once each group's and host's variables pass."""
     if name != "all" and not schema.GROUP_NAME_RE.fullmatch(name):
         raise InventoryError(f"{file}: invalid group name {name!r}", hint="use letters, digits and underscores")
     chain = (*chain, name)
     where = ".".join(chain)
-    own = schema.check_vars(file, f"{where}.vars", group.vars or {})
-    merged = {**inherited, **own}
+    schema.check_vars(file, f"{where}.vars", group.vars or {})
     for host, hvars in (group.hosts or {}).items():
         if not schema.HOST_NAME_RE.fullmatch(host):
             raise InventoryError(f"{file}: invalid host name {host!r}", hint="use letters, digits, dots, dashes")
-        checked = schema.check_vars(file, f"{where}.hosts.{host}", hvars or {})
-        yield host, _Seen(list(chain), dict(merged), checked)
+        schema.check_vars(file, f"{where}.hosts.{host}", hvars or {})
+        yield host
     for child, sub in (group.children or {}).items():
-        yield from _walk(file, child, sub or schema.GroupModel(), merged, chain)
+        yield from _walk(file, child, sub or schema.GroupModel(), chain)
 
 
 def _vars_files(root: Path) -> dict[str, list[Path]]:
@@ -149,17 +144,65 @@ def _vars_files(root: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _load_vars_files(root: Path) -> dict[str, dict[str, Any]]:
-    loaded: dict[str, dict[str, Any]] = {}
-    for owner, files in _vars_files(root).items():
+def _check_vars_files(root: Path) -> None:
+    for files in _vars_files(root).values():
         for f in files:
             data = _read_yaml(f)
             if data is None:
                 continue
             if not isinstance(data, Mapping):
                 raise InventoryError(f"{f} must be a mapping of variables (name: value), not {type(data).__name__}")
-            loaded.setdefault(owner, {}).update(schema.check_vars(f, "", data))
-    return loaded
+            schema.check_vars(f, "", data)
+
+
+# ansible-core's plugin loaders and inventory keep process-wide state and are not written for threads; clients
+# are loaded on several threads at once (the demo provisions two), so one resolution runs at a time.
+_ANSIBLE = threading.Lock()
+
+
+def _resolve(hosts_file: Path) -> dict[str, dict[str, Any]]:
+    """Each host's connection variables (of :data:`~.inventory_schema.CONNECTION_VARS`) as ansible-core resolves
+    them from ``hosts_file`` and the group_vars/ and host_vars/ beside it; values already checked by the schema."""
+    # Imported here, not at the top: ansible-core takes a while to import and most commands never load an inventory.
+    from ansible.errors import AnsibleError
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import inventory_loader
+    from ansible.vars.manager import VariableManager
+
+    class YamlOnly(InventoryManager):  # type: ignore[misc]  # ansible-core ships no type information
+        """hosts.yml is YAML: the other enabled plugins (script runs an executable source, auto loads any
+        plugin a file names) have no business reading a client's inventory."""
+
+        def _fetch_inventory_plugins(self) -> list[Any]:
+            return [inventory_loader.get("yaml")]
+
+    with _ANSIBLE:
+        try:
+            loader = DataLoader()
+            # Play-adjacent group_vars/ would come from the current folder: make it the inventory's own.
+            loader.set_basedir(str(hosts_file.parent))
+            manager = YamlOnly(loader=loader, sources=[str(hosts_file)])
+            variables = VariableManager(loader=loader, inventory=manager)
+            resolved = {}
+            for host in manager.get_hosts():
+                found = variables.get_vars(host=host, include_hostvars=False)
+                resolved[str(host.name)] = {k: _plain(found[k]) for k in schema.CONNECTION_VARS if k in found}
+        except AnsibleError as exc:
+            message = " ".join(str(exc).split())
+            raise InventoryError(f"{hosts_file}: ansible-core cannot read it: {message[:300]}") from None
+    return resolved
+
+
+def _plain(value: Any) -> Any:
+    """A value without ansible-core's data tags (its str and int subclasses), so records hold plain types."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    return value
 
 
 def load(inventories: Path, client: str) -> Inventory:
@@ -184,23 +227,20 @@ def load_dir(path: Path, client: str) -> Inventory:
     data: schema.HostsFileModel = schema.parse_shape(
         schema.HostsFileModel, hosts_file, raw, "each group holds 'hosts:', 'vars:' and 'children:' mappings"
     )
-    seen: dict[str, _Seen] = {}
-    for name, where in _walk(hosts_file, "all", data.all, {}, ()):
-        entry = seen.setdefault(name, _Seen())
-        entry.groups += [g for g in where.groups if g not in entry.groups]
-        entry.group_vars.update(where.group_vars)
-        entry.host_vars.update(where.host_vars)
-    group_files = _load_vars_files(path / "group_vars")
-    host_files = _load_vars_files(path / "host_vars")
+    names = list(dict.fromkeys(_walk(hosts_file, "all", data.all, ())))
+    _check_vars_files(path / "group_vars")
+    _check_vars_files(path / "host_vars")
+    if not names:
+        raise InventoryError(f"{hosts_file} lists no hosts")
+    resolved = _resolve(hosts_file)
+    if set(resolved) != set(names):
+        raise InventoryError(
+            f"{hosts_file}: ansible-core reads the hosts {sorted(resolved)}, the file lists {sorted(names)}",
+            hint="list each host by its plain name under 'hosts:' (no ranges or patterns)",
+        )
     hosts: list[Host] = []
-    for name, entry in seen.items():
-        # Ansible's order: inventory group vars < group_vars/all < group_vars/<group> < inventory host vars
-        # < host_vars/<host>; paramiko and OpenSSH must reach the host the way Ansible does.
-        hvars = dict(entry.group_vars)
-        for group in entry.groups:
-            hvars.update(group_files.get(group, {}))
-        hvars.update(entry.host_vars)
-        hvars.update(host_files.get(name, {}))
+    for name in names:  # the file's order; the values as Ansible resolves them, checked once more
+        hvars = resolved[name]
         key = hvars.get("ansible_ssh_private_key_file")
         hosts.append(
             Host(
@@ -208,11 +248,9 @@ def load_dir(path: Path, client: str) -> Inventory:
                 address=validate_address(hvars.get("ansible_host", name)),
                 port=validate_port(hvars.get("ansible_port", 22)),
                 user=schema.validate_user(hvars.get("ansible_user", "root")),
-                key_file=Path(str(key)) if key else None,
+                key_file=Path(schema.validate_key_path(key)) if key else None,
             )
         )
-    if not hosts:
-        raise InventoryError(f"{hosts_file} lists no hosts")
     endpoints: dict[tuple[str, int], str] = {}
     for h in hosts:
         other = endpoints.setdefault((h.address, h.port), h.name)

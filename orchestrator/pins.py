@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from . import remote
-from .bookkeeping import ensure_client
+from .clients import ensure_client
 from .errors import RemoteError
 from .inventory import Host, Inventory
 from .ledger import Ledger

@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import __version__, inventory, paths, releases, secrets
-from .bookkeeping import ensure_client
+from . import __version__, inventory, paths, releases, vault
+from .clients import ensure_client
 from .collector.agentvars import collector_extravars
 from .errors import OrchestratorError
 from .ledger import Ledger
 from .preflight import PreflightReport, Thresholds, preflight
-from .rollout.gather import release_input
+from .rollout.inputs import release_input
 from .rollout.plan import HostInput, skip_reason
 from .runner import Cancellation, EventCallback, RunRequest, RunResult
 from .runs import record_releases, run_recorded
@@ -95,7 +95,7 @@ def site_request(
     tags: Sequence[str] = (),
 ) -> RunRequest:
     return RunRequest(
-        vault=secrets.run_files(settings, inv),
+        vault=vault.run_files(settings, inv),
         playbook=paths.playbook("site.yml"),
         inventory=inv,
         label=f"{'check' if dry_run else 'provision'}-{inv.client}",

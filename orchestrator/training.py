@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import inventory
-from .bookkeeping import ensure_client
-from .clients import template_env
+from .clients import ensure_client, template_env
 from .errors import InventoryError
 from .ledger import Ledger
 from .releases import get_release

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import signing
-from ..releases import ReleaseError, sha256_file
+from ..releases import ReleaseError, sha256_file, signing
 from .errors import BundleError
 
 MANIFEST = "MANIFEST.json"

@@ -17,8 +17,8 @@ from typing import Any
 from .. import releases
 from ..errors import OrchestratorError
 from ..inventory import Host, Inventory
-from ..provision import dev_bundle, site_request
 from ..ledger import Ledger
+from ..provision import dev_bundle, site_request
 from ..runner import RunResult
 from ..runs import run_recorded
 from ..settings import Settings

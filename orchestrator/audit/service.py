@@ -8,18 +8,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import secrets as random
+import secrets
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import inventory, signing
-from ..bookkeeping import ensure_client
+from .. import inventory
+from ..clients import ensure_client
 from ..errors import OrchestratorError
 from ..inventory import Inventory
 from ..ledger import Ledger
-from ..releases import ReleaseError
+from ..releases import ReleaseError, signing
 from ..settings import Settings
 from . import bundle, report
 from .checks import Check, registry
@@ -67,7 +67,7 @@ def _select_checks(check_ids: Sequence[str]) -> tuple[tuple[Check, ...], bool]:
 
 
 def new_audit_uid(client: str, now: _dt.datetime) -> str:
-    return f"au-{now.strftime('%Y%m%dT%H%M%SZ')}-{client}-{random.token_hex(2)}"
+    return f"au-{now.strftime('%Y%m%dT%H%M%SZ')}-{client}-{secrets.token_hex(2)}"
 
 
 def run_audit(

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import signing
 from ..audit import AuditOutcome, check_catalog, run_audit, verify_bundle
 from ..audit.engine import COMMAND_TIMEOUT
 from ..audit.errors import EXIT_NOT_AUDITED
+from ..releases import signing
 from .context import AppContext, pass_app
 from .options import json_option, limit_option
 

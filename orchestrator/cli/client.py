@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .. import clients, inventory, secrets
+from .. import clients, inventory, vault
 from .context import AppContext, pass_app
 from .options import confirm, json_option, yes_option
 
@@ -164,7 +164,7 @@ def secret() -> None:
 
 
 @secret.command("set")
-@click.argument("name", type=click.Choice(sorted(secrets.KNOWN)))
+@click.argument("name", type=click.Choice(sorted(vault.KNOWN)))
 @click.option("--client", "-c", "client_name", required=True, metavar="NAME", help="Client name.")
 @pass_app
 def secret_set(app: AppContext, name: str, client_name: str) -> None:
@@ -174,8 +174,8 @@ def secret_set(app: AppContext, name: str, client_name: str) -> None:
         value = click.prompt(f"{name} for {client_name}", hide_input=True, confirmation_prompt=True)
     else:
         value = sys.stdin.readline().rstrip("\n")
-    secrets.set_secret(app.settings, inv, name, value, app.ledger)
-    app.out.print(f"{name} set for {client_name} (encrypted in {secrets.vault_file(inv)})")
+    vault.set_secret(app.settings, inv, name, value, app.ledger)
+    app.out.print(f"{name} set for {client_name} (encrypted in {vault.vault_file(inv)})")
 
 
 @secret.command("list")
@@ -185,7 +185,7 @@ def secret_set(app: AppContext, name: str, client_name: str) -> None:
 def secret_list(app: AppContext, client_name: str, as_json: bool) -> None:
     """List which secrets are set for a client (names only)."""
     inv = inventory.load(app.settings.inventories, client_name)
-    found = secrets.names(app.settings, inv)
+    found = vault.names(app.settings, inv)
     if as_json:
         app.emit_json(found)
     else:

@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from .. import adhoc, inventory, secrets
+from .. import adhoc, inventory, vault
 from ..errors import OrchestratorError
 from .context import AppContext, pass_app
 from .options import client_option, json_option, limit_option
@@ -49,7 +49,7 @@ def exec_(
     chosen = inv.select(limit)
     text = command[0] if len(command) == 1 else shlex.join(command)
     app.stage(f"running on {len(chosen)} host(s): {text}")
-    known = secrets.values(app.settings, inv)  # before any connection: an unreadable vault stops here
+    known = vault.values(app.settings, inv)  # before any connection: an unreadable vault stops here
     result = adhoc.run_command(
         inv, chosen, text, app.ledger, timeout=timeout, record_output=not no_record_output, secrets=known
     )

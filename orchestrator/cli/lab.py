@@ -84,7 +84,7 @@ def ping(app: AppContext, lab_name: str, as_json: bool) -> None:
 
     The run is recorded in the ledger like every other (ledger runs --client <lab name>)."""
     from .. import inventory, paths
-    from ..bookkeeping import ensure_client
+    from ..clients import ensure_client
     from ..errors import OrchestratorError
     from ..runner import RunRequest
     from ..runs import run_recorded

@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import paths, releases, signing
+from .. import paths, releases
+from ..releases import signing
+from ..track_names import TRACK_NAMES
 from .context import AppContext, pass_app
 from .options import json_option
 
@@ -52,7 +54,7 @@ def keygen(app: AppContext, force: bool) -> None:
 
 @release.command()
 @click.option("--version", "version", required=True, metavar="V", help="Release version, MAJOR.MINOR.PATCH[-pre].")
-@click.option("--track", required=True, type=click.Choice(releases.TRACKS), help="hotfix or feature.")
+@click.option("--track", required=True, type=click.Choice(TRACK_NAMES), help="hotfix or feature.")
 @click.option("--notes", "notes_file", type=_FILE, metavar="FILE", help="Release notes (UTF-8 text).")
 @click.option("--requires-training", metavar="MODULE", help="Training module clients need first (feature only).")
 @click.option("--min-previous", metavar="V", help="Oldest version hosts may upgrade from.")

@@ -4,9 +4,9 @@ ledger keeps only its sha256, which is what the collector looks up."""
 from __future__ import annotations
 
 import hashlib
-import secrets as _random
+import secrets
 
-from .. import secrets
+from .. import vault
 from ..inventory import Inventory
 from ..ledger import Ledger
 from ..settings import Settings
@@ -20,9 +20,9 @@ def token_sha256(token: str) -> str:
 
 def ensure_collector_token(settings: Settings, inv: Inventory, ledger: Ledger) -> bool:
     """Make sure the client has a token and the ledger knows its hash; True when something was created or
-    registered. A new token is random; setting the secret registers it (the hook in :mod:`..secrets`)."""
-    current = secrets.get_secret(settings, inv, SECRET)
+    registered. A new token is random; setting the secret registers it (the hook in :mod:`..vault`)."""
+    current = vault.get_secret(settings, inv, SECRET)
     if current is None:
-        secrets.set_secret(settings, inv, SECRET, _random.token_urlsafe(32), ledger)
+        vault.set_secret(settings, inv, SECRET, secrets.token_urlsafe(32), ledger)
         return True
     return ledger.register_collector_token(inv.client, token_sha256(current))

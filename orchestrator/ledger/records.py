@@ -7,15 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from ..track_names import TRACK_NAMES
 from .chain import parse_stamp
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 FinalRunStatus = Literal["succeeded", "failed", "cancelled"]
-Track = Literal["hotfix", "feature"]
 
 RUN_STATUSES: frozenset[str] = frozenset(("running", "succeeded", "failed", "cancelled"))
 FINAL_RUN_STATUSES: frozenset[str] = RUN_STATUSES - {"running"}
-TRACKS: frozenset[str] = frozenset(("hotfix", "feature"))
+TRACKS: frozenset[str] = frozenset(TRACK_NAMES)
 
 RolloutState = Literal[
     "planned",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .. import __version__, paths, remote, secrets
+from .. import __version__, paths, remote, vault
 from ..errors import OrchestratorError, RemoteError
 from ..inventory import Host, Inventory
 from ..ledger import Ledger
@@ -246,7 +246,7 @@ class Executor:
                     "sentry_stack_version": __version__,
                     "sentry_agent_health_enabled": False,
                 },
-                vault=secrets.run_files(self.settings, inv),
+                vault=vault.run_files(self.settings, inv),
                 task_timeout=track.task_timeout_seconds,
                 run_timeout=track.run_timeout_seconds,
             )
@@ -427,7 +427,7 @@ def roll_back(
             inventory=inv,
             label=f"rollback-{client}",
             limit=",".join(h.host for h in switched),
-            vault=secrets.run_files(settings, inv),
+            vault=vault.run_files(settings, inv),
             # The role's own wait, bounded like the rollout's: retries x 2 s within the track's health timeout.
             extravars={"sentry_agent_health_retries": max(1, int(health_timeout) // 2), "sentry_agent_health_delay": 2},
         )

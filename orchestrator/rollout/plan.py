@@ -21,10 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..track_names import FEATURE, HOTFIX, TRACK_NAMES
 from ..versions import compare, is_valid, version_key
 from ..window import Window
 from .errors import RolloutError
-from .tracks import TRACK_NAMES, FailureBudget, Track, WaveSpec
+from .tracks import FailureBudget, Track, WaveSpec
 
 SCHEMA = 1
 
@@ -327,7 +328,7 @@ def _check_inputs(release: ReleaseInput, clients: Sequence[ClientInput], now: dt
         )
     if release.min_previous_version is not None:
         version_key(release.min_previous_version)
-    if release.track == "hotfix" and release.requires_training:
+    if release.track == HOTFIX and release.requires_training:
         raise RolloutError(
             f"hotfix {release.version} names training {release.requires_training!r}",
             hint="hotfixes never wait for training; ship it on the feature track",
@@ -369,7 +370,7 @@ def skip_reason(release: ReleaseInput, host: HostInput, *, rollback: bool) -> st
 
 
 def _waiting(release: ReleaseInput, client: ClientInput, now: dt.datetime, *, emergency: bool) -> Waiting | None:
-    if release.track == "feature" or client.track.requires_training:
+    if release.track == FEATURE or client.track.requires_training:
         training = client.training
         if training is None or not training.signed_off:
             module = release.requires_training

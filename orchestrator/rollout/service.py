@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import secrets as random
+import secrets
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -22,8 +22,8 @@ from ..ledger import Ledger, RolloutRecord
 from ..ledger.records import NO_WAVE
 from ..releases import Release, verify_release
 from ..settings import Settings
-from . import gather
 from .execute import EventSink, Executor, RolloutEvent, RolloutPaused, lock_is_stale, roll_back
+from .inputs import client_input, release_input, select_clients
 from .plan import ClientInput, PlannedWave, RolloutPlan, plan
 
 
@@ -65,10 +65,10 @@ def prepare(
 ) -> PlannedRollout:
     """Verify the release (before any SSH connection) and plan it: what ``rollout plan`` shows and ``start`` runs."""
     release = verify_release(version, settings.home)
-    invs = gather.select_clients(settings, clients, all_clients)
-    inputs = [gather.client_input(inv, ledger, release) for inv in invs]
+    invs = select_clients(settings, clients, all_clients)
+    inputs = [client_input(inv, ledger, release) for inv in invs]
     result = plan(
-        gather.release_input(release),
+        release_input(release),
         inputs,
         now=now or dt.datetime.now(dt.UTC),
         emergency_reason=emergency_reason,
@@ -77,7 +77,7 @@ def prepare(
 
 
 def new_rollout_uid(version: str) -> str:
-    return f"ro-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{version}-{random.token_hex(2)}"
+    return f"ro-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{version}-{secrets.token_hex(2)}"
 
 
 def current_clients(p: RolloutPlan) -> list[str]:
@@ -185,7 +185,7 @@ def resume(
         )
     release = verify_release(record.release_version, settings.home)
     p = RolloutPlan.from_json(record.plan)
-    invs = {c: gather.select_clients(settings, [c], False)[0] for c in record.clients}
+    invs = {c: select_clients(settings, [c], False)[0] for c in record.clients}
     p = _with_catch_up(settings, ledger, record, release, p, invs)
     _run_locked(settings, ledger, uid, release, p, invs, list(record.clients), on_event, stop, resume=True)
     return uid
@@ -205,10 +205,8 @@ def _with_catch_up(
     if not waiting:
         return p
     rows = {(h.client, h.host) for h in record.hosts}
-    inputs = [gather.client_input(invs[c], ledger, release) for c in waiting]
-    catch_up = plan(
-        gather.release_input(release), inputs, now=dt.datetime.now(dt.UTC), emergency_reason=p.emergency_reason
-    )
+    inputs = [client_input(invs[c], ledger, release) for c in waiting]
+    catch_up = plan(release_input(release), inputs, now=dt.datetime.now(dt.UTC), emergency_reason=p.emergency_reason)
     waves = list(p.waves)
     for w in catch_up.waves:
         hosts = tuple(h for h in w.hosts if (h.client, h.host) in rows)
@@ -257,7 +255,7 @@ def rollback(settings: Settings, ledger: Ledger, uid: str, *, on_event: EventSin
     record = _require(ledger, uid)
     if record.state not in ("completed", "completed_with_failures", "waiting_window", "aborted", "running"):
         raise OrchestratorError(f"rollout {uid} is {record.state}; nothing to roll back explicitly")
-    invs = {c: gather.select_clients(settings, [c], False)[0] for c in record.clients}
+    invs = {c: select_clients(settings, [c], False)[0] for c in record.clients}
     child = new_rollout_uid(f"rollback-{record.release_version}")
     # A host with no recorded previous release has nothing to go back to; it is left as it is.
     hosts = [

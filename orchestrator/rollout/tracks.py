@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
+from ..track_names import FEATURE, TRACK_NAMES
 from .errors import RolloutError
 
 DEFAULT_TRACKS = Path(__file__).resolve().parent.parent / "data" / "tracks.yml"
-TRACK_NAMES = ("hotfix", "feature")
 GATES = ("window", "training", "health", "smoke", "budget")
 TRACK_KEYS = (
     "waves",
@@ -219,9 +219,9 @@ def _track(name: str, spec: Mapping[str, Any], source: str) -> Track:
     requires_training = spec["requires_training"]
     if not isinstance(requires_training, bool):
         raise RolloutError(f"{source}: {name}.requires_training: expected true or false", hint=HINT)
-    if requires_training != (name == "feature"):
+    if requires_training != (name == FEATURE):
         raise RolloutError(
-            f"{source}: {name}.requires_training: must be {str(name == 'feature').lower()}",
+            f"{source}: {name}.requires_training: must be {str(name == FEATURE).lower()}",
             hint="feature releases always need on-site training; hotfixes never wait for it",
         )
     return Track(

@@ -106,9 +106,9 @@ def provisioned(lab_env: LabEnv) -> Provisioned:
     Each host gets another tier (host_vars), so one converge exercises every tier's stack; the client has a
     canary collector token, so tests can prove it never leaks outside the hosts.
     """
-    import secrets as random_secrets
+    import secrets
 
-    from orchestrator import clients, pins, provision, secrets
+    from orchestrator import clients, pins, provision, vault
     from orchestrator.ledger import Ledger
 
     settings = lab_env.settings
@@ -123,7 +123,7 @@ def provisioned(lab_env: LabEnv) -> Provisioned:
         key_file=str(lab_env.lab.key),
         game_ports=["7777", "27015/udp"],
     )
-    canary = f"CANARY{random_secrets.token_hex(12)}"
+    canary = f"CANARY{secrets.token_hex(12)}"
     with Ledger.open(settings.db_url, settings.home) as ledger:
         inv = clients.create(settings, spec, ledger)
         pins.apply(inv, pins.scan(inv, inv.hosts), ledger)
@@ -131,7 +131,7 @@ def provisioned(lab_env: LabEnv) -> Provisioned:
         (inv.path / "host_vars").mkdir(exist_ok=True)
         for name, tier in tiers.items():
             (inv.path / "host_vars" / f"{name}.yml").write_text(f"---\nsentry_tier: {tier}\n")
-        secrets.set_secret(settings, inv, "collector_token", canary, ledger)
+        vault.set_secret(settings, inv, "collector_token", canary, ledger)
         first = provision.provision(settings, "prov", ledger)
     assert first.ok, _run_tail(first)
     return Provisioned(lab_env, "prov", tiers, first, canary)

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator import signing
 from orchestrator.ledger import Ledger
+from orchestrator.releases import signing
 
 from .conftest import Provisioned
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import provision, releases, signing
+from orchestrator import provision, releases
 from orchestrator.ledger import Ledger
+from orchestrator.releases import signing
 from orchestrator.rollout import service
 from orchestrator.rollout.execute import RolloutEvent, RolloutHalted, RolloutIncomplete
 

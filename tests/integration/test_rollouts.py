@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import provision, releases, signing, sshmux
+from orchestrator import provision, releases, sshmux
 from orchestrator.lab.manager import Lab
 from orchestrator.lab.state import HostState
 from orchestrator.ledger import Ledger
+from orchestrator.releases import signing
 from orchestrator.settings import Settings
 
 from .conftest import onboard

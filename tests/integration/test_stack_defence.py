@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from orchestrator import inventory, provision, secrets
+from orchestrator import inventory, provision, vault
 from orchestrator.lab import machine
 from orchestrator.runner import run_playbook, tail_stdout
 
@@ -54,7 +54,7 @@ def test_a_lockout_firewall_change_reverts_by_itself(provisioned: Provisioned) -
     request = provision.site_request(settings, inv, provisioned.first.bundle, limit=victim.name, tags=("firewall",))  # type: ignore[attr-defined]
     request = replace(
         request,
-        vault=secrets.run_files(settings, inv),
+        vault=vault.run_files(settings, inv),
         extravars={
             **request.extravars,
             # A management network the controller is not in, with the safety pre-check off: this change would
@@ -82,5 +82,5 @@ def test_a_lockout_firewall_change_reverts_by_itself(provisioned: Provisioned) -
     assert state is not None and state.subnet in rules and "192.0.2.0/24" not in rules
     # The stack converges back cleanly: nothing of the refused change is left to undo.
     again = provision.site_request(settings, inv, provisioned.first.bundle, limit=victim.name)  # type: ignore[attr-defined]
-    converged = run_playbook(replace(again, vault=secrets.run_files(settings, inv)), settings)
+    converged = run_playbook(replace(again, vault=vault.run_files(settings, inv)), settings)
     assert converged.ok, tail_stdout(converged, 60)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import clients, secrets
+from orchestrator import clients, vault
 from orchestrator.collector import config
 from orchestrator.collector.agentvars import collector_extravars
 from orchestrator.ledger import Ledger
@@ -48,5 +48,5 @@ def test_wiring_names_the_collector_and_its_pin_never_the_token(settings: Settin
         "sentry_agent_collector_url": "https://10.213.103.1:8443",
         "sentry_agent_collector_cert_sha256": config.cert_sha256(directory / config.CERT_FILE),
     }
-    token = secrets.get_secret(settings, inv, "collector_token")
+    token = vault.get_secret(settings, inv, "collector_token")
     assert token and token not in repr(wiring)

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from orchestrator import signing
 from orchestrator.audit import bundle, report
 from orchestrator.audit.drift import _changes
 from orchestrator.audit.records import AuditOutcome, HostReport
 from orchestrator.inventory import Host
+from orchestrator.releases import signing
 from orchestrator.rollout import gates
 from orchestrator.rollout.plan import ClientGates
 from orchestrator.rollout.tracks import FailureBudget

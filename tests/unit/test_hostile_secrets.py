@@ -131,7 +131,7 @@ def test_private_tree(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["{{lookup('pipe','id')}}", "abc{%raw%}defgh", "token{#x#}token", "goodtoken\n"])
 def test_a_secret_value_that_ansible_would_render_or_a_trailing_newline_is_refused(value: str, tmp_path: Path) -> None:
-    from orchestrator import secrets
+    from orchestrator import vault
     from orchestrator.errors import InventoryError
 
     class Never:
@@ -139,4 +139,4 @@ def test_a_secret_value_that_ansible_would_render_or_a_trailing_newline_is_refus
             raise AssertionError("nothing may be recorded")
 
     with pytest.raises(InventoryError):
-        secrets.set_secret(None, None, "collector_token", value, Never())  # type: ignore[arg-type]
+        vault.set_secret(None, None, "collector_token", value, Never())  # type: ignore[arg-type]

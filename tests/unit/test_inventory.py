@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +80,64 @@ def test_limit_matching_nothing_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, "all:\n  hosts:\n    a: {ansible_host: 192.0.2.1}\n")
     with pytest.raises(InventoryError, match="matches no host"):
         inventory.load(tmp_path, "acme").select("zzz")
+
+
+def test_hosts_resolve_exactly_as_ansible_inventory_does(tmp_path: Path) -> None:
+    """Ansible's precedence, not a hand-written one: of two sibling groups the later by name wins (not the later
+    in the file), and group_vars/all beats a child group's vars in hosts.yml. ansible-inventory (a real
+    subprocess) is the reference."""
+    write(
+        tmp_path,
+        """
+all:
+  children:
+    game:
+      vars: {ansible_port: 2222}
+      hosts:
+        g1: {}
+        g2: {ansible_host: 192.0.2.12}
+    b_team:
+      vars: {ansible_user: bob}
+      hosts: {g1: {}}
+    a_team:
+      vars: {ansible_user: alice}
+      hosts: {g1: {}}
+""",
+    )
+    folder = tmp_path / "acme"
+    (folder / "group_vars").mkdir()
+    (folder / "group_vars" / "all.yml").write_text("ansible_port: 2200\n")
+    (folder / "host_vars").mkdir()
+    (folder / "host_vars" / "g1.yml").write_text("ansible_host: 192.0.2.11\nansible_ssh_private_key_file: /k/id\n")
+
+    inv = inventory.load(tmp_path, "acme")
+    assert inv.hosts == (
+        inventory.Host("g1", "192.0.2.11", 2200, "bob", Path("/k/id")),
+        inventory.Host("g2", "192.0.2.12", 2200, "root"),
+    )
+    tool = Path(sys.executable).with_name("ansible-inventory")
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_INVENTORY_ENABLED": "yaml"}
+    listed = subprocess.run(
+        [str(tool), "-i", str(folder / "hosts.yml"), "--list"],
+        capture_output=True, text=True, timeout=120, check=False, env=env, cwd=folder,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    hostvars = json.loads(listed.stdout)["_meta"]["hostvars"]
+    for host in inv.hosts:
+        theirs = hostvars[host.name]
+        key = theirs.get("ansible_ssh_private_key_file")
+        assert (theirs.get("ansible_host", host.name), theirs.get("ansible_port", 22)) == (host.address, host.port)
+        assert (theirs.get("ansible_user", "root"), Path(key) if key else None) == (host.user, host.key_file)
+
+
+def test_an_executable_hosts_file_is_read_not_run(tmp_path: Path) -> None:
+    """ansible-core's script plugin would execute an executable inventory file; sentryctl reads it as YAML only."""
+    marker = tmp_path / "ran"
+    write(
+        tmp_path,
+        f"#!/usr/bin/env -S sh -c 'touch {marker}; echo {{}}'\nall:\n  hosts:\n    a: {{ansible_host: 192.0.2.1}}\n",
+    )
+    (tmp_path / "acme" / "hosts.yml").chmod(0o755)
+    inv = inventory.load(tmp_path, "acme")
+    assert [h.address for h in inv.hosts] == ["192.0.2.1"]
+    assert not marker.exists()

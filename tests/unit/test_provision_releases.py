@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import clients, provision, releases, signing
+from orchestrator import clients, provision, releases
 from orchestrator.errors import OrchestratorError
 from orchestrator.ledger import Ledger
+from orchestrator.releases import signing
 from orchestrator.settings import Settings
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from orchestrator import signing
 from orchestrator.errors import VersionError
 from orchestrator.releases import (
     Release,
@@ -26,6 +25,7 @@ from orchestrator.releases import (
     get_release,
     list_releases,
     signature_path,
+    signing,
     verify_release,
     version_key,
 )

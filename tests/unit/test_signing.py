@@ -11,8 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from orchestrator import signing
-from orchestrator.releases import ReleaseError
+from orchestrator.releases import ReleaseError, signing
 
 
 def mode(path: Path) -> int:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import signing
 from orchestrator.audit import bundle, report
 from orchestrator.audit.drift import render_diff
 from orchestrator.audit.errors import BundleError
 from orchestrator.audit.expected import Expected
 from orchestrator.audit.records import AuditOutcome, Change, CheckResult, HostReport
 from orchestrator.audit.waivers import Waiver
+from orchestrator.releases import signing
 
 WHEN = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import clients, releases, signing
+from orchestrator import clients, releases
 from orchestrator.inventory import Host
 from orchestrator.ledger import Ledger
+from orchestrator.releases import signing
 from orchestrator.rollout import gates, service
 from orchestrator.rollout.execute import Executor, RolloutIncomplete
 from orchestrator.runner import Cancellation, EventCallback, HostOutcome, RunEvent, RunRequest, RunResult

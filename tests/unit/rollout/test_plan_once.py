@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import clients, releases, signing
+from orchestrator import clients, releases
 from orchestrator.errors import OrchestratorError
 from orchestrator.ledger import Ledger
+from orchestrator.releases import signing
 from orchestrator.rollout import service
 from orchestrator.settings import Settings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets as _random
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def password_file(settings: Settings, client: str, *, create: bool = False) -> P
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(_random.token_urlsafe(48) + "\n")
+            fh.write(secrets.token_urlsafe(48) + "\n")
     if path.exists() and path.stat().st_mode & 0o077:
         raise ConfigError(f"vault password file {path} is readable by others", hint=f"chmod 600 {path}")
     return path
