@@ -72,7 +72,8 @@ def test_a_missed_host_within_the_budget_ends_completed_with_failures(tmp_path: 
             "ro-1", release_version="1.0.1", track="hotfix", plan=planned.plan.to_json(), clients=["acme"],
             hosts=service._hosts_rows(planned, ["acme"]),
         )  # fmt: skip
-        ledger.acquire_rollout_locks(["acme"], "ro-1", holder_host=socket.gethostname(), holder_pid=os.getpid(), is_stale=lambda _l: False)
+        me = {"holder_host": socket.gethostname(), "holder_pid": os.getpid()}  # the executor renews as this process
+        ledger.acquire_rollout_locks(["acme"], "ro-1", **me, is_stale=lambda _l: False)
         registry = {**gates.REGISTRY, "health": AllHealthy()}
         executor = Executor(
             settings, ledger, release, planned.plan, "ro-1", {"acme": inv}, engine=engine, registry=registry
