@@ -196,8 +196,6 @@ def resume(
     release = verify_release(record.release_version, settings.home)
     invs = {c: gather.select_clients(settings, [c], False)[0] for c in record.clients}
     p = replan(ledger, record, release, invs)
-    # Before anything touches a host: a dead controller's ansible-playbook may still be switching hosts.
-    settle_orphaned_runs(settings, ledger, uid, on_event)
     _run_locked(settings, ledger, uid, release, p, invs, list(record.clients), on_event, stop, resume=True)
     return uid
 
@@ -244,6 +242,8 @@ def _run_locked(
     for client in recovered:
         on_event(RolloutEvent("lock", f"recovered the lock of {client} from a holder that is gone", client=client))
     try:
+        if resume:  # holding the locks proves the last holder dead; its ansible-playbook may still switch hosts
+            settle_orphaned_runs(settings, ledger, uid, on_event)
         executor = Executor(settings, ledger, release, p, uid, invs, on_event, stop or threading.Event(), holder=holder)
         executor.run(resume=resume)
     finally:
