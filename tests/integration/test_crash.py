@@ -198,11 +198,11 @@ def test_a_controller_killed_mid_switch_leaves_the_host_whole_and_resume_finishe
         assert runs and any(run_processes(r) for r in runs), "the dead controller's run should still be running"
         for run in runs:
             kill_leftovers(run)
-        fleet.ssh("cr-1", f"kill -9 $(cat {PAUSED})")
+        fleet.ssh("cr-1", f"kill -9 $(cat {PAUSED}) 2>/dev/null || true")  # gone with its session, or now
     resumed = fleet.cli("rollout", "resume", uid, "--yes")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     if point == "agent restart":
-        assert "finishes the switch" in resumed.stderr, resumed.stderr[-3000:]
+        assert "finishing its switch" in resumed.stderr, resumed.stderr[-3000:]
     assert_consistent_end(fleet, uid, version)
 
 
