@@ -8,7 +8,7 @@ Everything else in sentryctl persists through :class:`Ledger` and gets frozen re
 from __future__ import annotations
 
 from .chain import GENESIS_HASH, VerifyReport, canonical_json, event_hash
-from .errors import LedgerError, RolloutLocked
+from .errors import LedgerError, RolloutLocked, RolloutLockGone
 from .records import (
     AUDIT_RESULTS,
     FINAL_ROLLOUT_STATES,
@@ -55,6 +55,7 @@ __all__ = [
     "LedgerError",
     "RolloutHostRecord",
     "RolloutHostSpec",
+    "RolloutLockGone",
     "RolloutLockRecord",
     "RolloutLocked",
     "RolloutRecord",

@@ -28,10 +28,16 @@ class RolloutLocked(LedgerError):
             f"client {lock.client!r} is locked by rollout {lock.rollout_uid} (host {lock.holder_host}, "
             f"pid {lock.holder_pid}) since {_when(lock.acquired_at)}, last heartbeat {_when(lock.heartbeat_at)}"
             f"{more}",
+            # Resume, not abort: resuming recovers a dead holder's lock and finishes its hosts; an abort would leave
+            # them as the dead controller left them (maybe half a wave on the new release).
             hint=(
-                f"see 'sentryctl rollout status {lock.rollout_uid}'; if that process is truly dead, "
-                f"'sentryctl rollout abort {lock.rollout_uid}'"
+                f"see 'sentryctl rollout status {lock.rollout_uid}'; if that process is dead, carry its rollout on: "
+                f"'sentryctl rollout resume {lock.rollout_uid}'"
             ),
         )
         self.lock = lock
         self.locks = tuple(locks)
+
+
+class RolloutLockGone(LedgerError):
+    """Raised when a holder renews locks it no longer holds: another controller judged it dead and took them over."""

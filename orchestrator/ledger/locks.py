@@ -9,22 +9,72 @@ Whether a holder is dead is the caller's call (``is_stale``: e.g. same host and 
 for too long), with one exception the ledger can judge itself: a lock whose rollout already reached a final state
 (it crashed between finishing and releasing) is always recovered.
 
+Whether a holder is dead, as sentryctl judges it, is :func:`lock_is_stale`: on this machine by its process (a
+live holder is never stale, whatever its heartbeat's age; a reused pid is told apart by the process start time),
+on another machine by the age of its heartbeat (the holder renews it during every wave, see
+``rollout/lockkeeper.py``).
+
 Heartbeats refresh ``heartbeat_at`` and append no event: they say a holder is alive, which is not a change of who
 holds what, and one per wave and host would drown the log. Taking, recovering and releasing are events.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from sqlalchemy import select
 
 from .base import LedgerMixin, names, required
 from .chain import utc_stamp
-from .errors import LedgerError, RolloutLocked
+from .errors import LedgerError, RolloutLocked, RolloutLockGone
 from .models import Rollout, RolloutLock
 from .records import FINAL_ROLLOUT_STATES, RolloutLockRecord
 from .rollouts import require_rollout
+
+# A holder renews its locks every HEARTBEAT_SECONDS; one on another machine silent for LOCK_STALE_SECONDS is dead.
+HEARTBEAT_SECONDS = 60.0
+LOCK_STALE_SECONDS = 15 * 60
+# The start time read from /proc is exact to a second (boot time) plus a clock tick: a process started more than
+# this after the lock was taken cannot be the process that took it.
+_START_SLACK_SECONDS = 2.0
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process ``pid`` of this machine started (seconds since the epoch), or None when there is no such live
+    process (gone, or a zombie waiting to be reaped). Same reading as ``lab/proc.py``'s start ticks."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (OSError, StopIteration):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name (field 2) may hold spaces
+    if fields[0] == "Z":
+        return None
+    return int(boot.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def lock_is_stale(
+    lock: RolloutLockRecord,
+    *,
+    this_host: str | None = None,
+    now: float | None = None,
+    started: Callable[[int], float | None] = process_start_time,
+) -> bool:
+    """Whether the holder of ``lock`` is gone.
+
+    On this machine the process decides, never the heartbeat's age: a live holder in a long wave is not stale; a
+    holder whose pid is gone is, and so is one whose pid now belongs to a process started after the lock was taken
+    (the pid was reused). A holder on another machine cannot be seen from here: it is stale when its heartbeat is
+    older than LOCK_STALE_SECONDS."""
+    if lock.holder_host == (this_host if this_host is not None else socket.gethostname()):
+        start = started(int(lock.holder_pid))
+        return start is None or start > lock.acquired_at.timestamp() + _START_SLACK_SECONDS
+    age = (now if now is not None else time.time()) - lock.heartbeat_at.timestamp()
+    return age > LOCK_STALE_SECONDS
 
 
 def _check_pid(pid: int) -> None:
@@ -164,7 +214,8 @@ class RolloutLocksMixin(LedgerMixin):
     ) -> list[str]:
         """Mark the locks of ``rollout_uid`` alive now (no event) and return their clients. With ``holder_host``
         and ``holder_pid``, only locks held by that process count: another process that recovered the rollout's
-        locks does not keep this one going. Holding none raises: the caller has lost its locks and must stop."""
+        locks does not keep this one going. Holding none raises :class:`RolloutLockGone`: the caller has lost its locks
+        and must stop."""
         with self._write(actor) as tx:
             query = select(RolloutLock).where(RolloutLock.rollout_uid == rollout_uid)
             if holder_host is not None:
@@ -181,7 +232,7 @@ class RolloutLocksMixin(LedgerMixin):
                     )
                     if part
                 )
-                raise LedgerError(
+                raise RolloutLockGone(
                     f"rollout {rollout_uid} holds no rollout locks" + (f" as {holder}" if holder else ""),
                     hint=f"another process may have taken them over; see 'sentryctl rollout status {rollout_uid}'",
                 )

@@ -23,55 +23,33 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .. import __version__, paths, remote, vault
-from ..errors import OrchestratorError, RemoteError
-from ..inventory import Host, Inventory
+from .. import __version__, paths, vault
+from ..inventory import Inventory
 from ..ledger import Ledger
-from ..ledger.records import RolloutHostRecord, RolloutLockRecord
+from ..ledger.locks import HEARTBEAT_SECONDS
+from ..ledger.records import RolloutHostRecord
 from ..releases import Release, agent_extravars
 from ..runner import RunRequest, RunResult
 from ..runs import Engine, default_engine, record_releases, run_recorded
 from ..settings import Settings
 from ..tiers import get_tier
 from . import gates as gate_registry
+from . import rollback
+from .errors import RolloutHalted, RolloutIncomplete, RolloutLockLost, RolloutPaused
+from .events import EventSink, RolloutEvent
 from .gates import ClientTally, Gate, HostVerdict, WaveContext
+from .lockkeeper import LockKeeper
 from .plan import HostInput, PlannedWave, RolloutPlan
-from .probe import wait_healthy
+from .recheck import HostReader, read_hosts
 from .tracks import client_track
 
 log = logging.getLogger(__name__)
 
 FINISHED_OK = "healthy"
 FAILED = ("failed", "unreachable")
-LOCK_STALE_SECONDS = 15 * 60
 HOST_DONE = ("healthy", "skipped")
 
 
-class RolloutHalted(OrchestratorError):
-    """Raised when a gate failed: the touched hosts were rolled back (see the message for the outcome)."""
-
-
-class RolloutIncomplete(OrchestratorError):
-    """Raised when a rollout ran to its end but left hosts without the release: they are kept pending."""
-
-
-class RolloutPaused(OrchestratorError):
-    """Raised when a rollout stopped without failing (window closed, interrupted): it can be resumed."""
-
-    exit_code = 3
-
-
-@dataclass(frozen=True)
-class RolloutEvent:
-    kind: str  # wave, gate, host, rollback, done
-    message: str
-    wave: str | None = None
-    client: str | None = None
-    host: str | None = None
-    ok: bool = True
-
-
-EventSink = Callable[[RolloutEvent], None]
 Key = tuple[str, str]
 
 
@@ -93,37 +71,57 @@ class Executor:
     registry: Mapping[str, Gate] = field(default_factory=lambda: gate_registry.REGISTRY)
     clock: Callable[[], dt.datetime] = _now
     held: dict[str, str] = field(default_factory=dict)  # client -> why its waves wait (window, training)
+    holder: tuple[str, int] = field(default_factory=lambda: (socket.gethostname(), os.getpid()))  # as locked
+    lock_interval: float = HEARTBEAT_SECONDS
+    read_hosts: HostReader = read_hosts  # what hosts run, asked on resume
+    roll_back: Callable[..., bool] = rollback.roll_back
 
     # ---- the main loop --------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> None:
+        """Run every wave; the locks are renewed all along (a wave may outlast LOCK_STALE_SECONDS)."""
+        keeper = LockKeeper(self.ledger, self.uid, *self.holder, interval=self.lock_interval, on_lost=self.stop)
+        keeper.beat()
+        with keeper:
+            try:
+                self._run(keeper, resume=resume)
+            except RolloutPaused:
+                if keeper.lost is not None:
+                    keeper.beat()  # raises RolloutLockLost: it was taken over, not interrupted
+                raise
+
+    def _run(self, keeper: LockKeeper, *, resume: bool) -> None:
         self.ledger.set_rollout_state(self.uid, "running", {"resumed": resume, "pid": os.getpid()})
         statuses = self._recheck() if resume else {}
+        # Every host's verdict so far: on resume, the ledger's (the budget goes on from its count, not from zero).
+        outcomes = self._recorded_outcomes(statuses) if resume else {}
         for w in self.plan.waiting:
             if w.reason == "window" and not any(h.client == w.client for h in self.plan.hosts):
                 self.held[w.client] = f"waiting for window: {w.detail} (opens {w.until})"
-        tallies = {c: ClientTally(hosts=sum(1 for h in self.plan.hosts if h.client == c)) for c in self.plan.clients}
-        first_wave = {c: min(i for i, w in enumerate(self.plan.waves) if any(h.client == c for h in w.hosts))
-                      for c in self.plan.clients}  # fmt: skip
-        for i, wave in enumerate(self.plan.waves):
-            todo = [
-                h for h in wave.hosts if statuses.get((h.client, h.host)) != FINISHED_OK and h.client not in self.held
-            ]
+        sizes = {c: len({(h.client, h.host) for h in self.plan.hosts if h.client == c}
+                        | {k for k in outcomes if k[0] == c}) for c in self.plan.clients}  # fmt: skip
+        canary_failed: set[str] = set()
+        for wave in self.plan.waves:
+            todo = [h for h in wave.hosts if (h.client, h.host) not in outcomes and h.client not in self.held]
             if not todo:
                 continue
             self._check_not_aborted()
+            keeper.beat()
             todo = self._before_gates(wave, todo)
             if not todo:
                 continue
             self.on_event(RolloutEvent("wave", f"{wave.name}: {len(todo)} host(s)", wave.name))
+            # A client's canary is its first wave before any of its hosts proved healthy (on resume too).
+            canaries = {h.client for h in todo if not any(ok for (c, _), ok in outcomes.items() if c == h.client)}
             touched = self._apply(wave, todo)
             verdicts = self._judge(wave, touched)
             halts = []
             for client in sorted({h.client for h in todo}):
                 failed_here = [h for h in todo if h.client == client and not verdicts[(client, h.host)].ok]
-                tally = tallies[client]
-                tally.finished += sum(1 for h in todo if h.client == client)
-                tally.failed += len(failed_here)
-                tally.canary_failed |= bool(failed_here) and i == first_wave[client]
+                outcomes.update({(client, h.host): verdicts[(client, h.host)].ok for h in todo if h.client == client})
+                if failed_here and client in canaries:
+                    canary_failed.add(client)
+                mine = [ok for (c, _), ok in outcomes.items() if c == client]
+                tally = ClientTally(sizes[client], len(mine), mine.count(False), client in canary_failed)
                 for gate in gate_registry.of_client(self.plan.gates_of(client).gates, "after", self.registry):
                     why = gate.halt(self._context(client), tally)
                     if why is not None:
@@ -135,7 +133,7 @@ class Executor:
                     )
             if halts:
                 self._halt_and_roll_back(wave, halts)
-            self.ledger.heartbeat_rollout_locks(self.uid)
+            keeper.beat()
             if wave is not self.plan.waves[-1] and self.plan.soak_seconds:
                 self.on_event(
                     RolloutEvent("wave", f"soaking {self.plan.soak_seconds}s before the next wave", wave.name)
@@ -145,6 +143,22 @@ class Executor:
                         f"rollout {self.uid} interrupted", hint=f"resume it: sentryctl rollout resume {self.uid}"
                     )
         self._finish()
+
+    def _recorded_outcomes(self, statuses: Mapping[Key, str]) -> dict[Key, bool]:
+        """The verdicts the ledger holds for this rollout's hosts: healthy (or found healthy now) counts as done,
+        failed or unreachable as a failure against the budget; those hosts are not run again in this pass (a
+        finished rollout keeps them pending, and the next resume retries them)."""
+        clients = set(self.plan.clients)
+        found: dict[Key, bool] = {}
+        for r in self._hosts():
+            key = (r.client, r.host)
+            if r.client not in clients:
+                continue
+            if statuses.get(key) == FINISHED_OK or r.status == FINISHED_OK:
+                found[key] = True
+            elif r.status in FAILED:
+                found[key] = False
+        return found
 
     def _finish(self) -> None:
         """Name what the rollout did not do: hosts without the release (kept pending) and clients still held."""
@@ -324,7 +338,7 @@ class Executor:
         self.on_event(RolloutEvent("gate", f"{gate} failed ({names}): halting and rolling back", wave.name, ok=False))
         self.ledger.set_rollout_state(self.uid, "rolling_back", detail)
         timeout = float(max(self.plan.gates_of(c).health_timeout_seconds for c, _, _ in halts))
-        outcome = roll_back(
+        outcome = self.roll_back(
             self.settings, self.ledger, self.uid, self.inventories, self.release.version, self.on_event,
             engine=self.engine, health_timeout=timeout,
         )  # fmt: skip
@@ -345,123 +359,41 @@ class Executor:
         return list(record.hosts) if record is not None else []
 
     def _recheck(self) -> dict[Key, str]:
-        """Ask the hosts, not the bookkeeping: a host counts as done only if it is healthy on the target now."""
+        """Ask the hosts, not the bookkeeping: a host counts as done only if it is healthy on the target now, with
+        its release link on it. A host whose link is on the target while its agent answers for another version
+        (a controller killed between the switch and the restart) is named, and its wave finishes the switch."""
         result: dict[Key, str] = {}
         runs = {(r.client, r.host): r.detail.get("run") for r in self._hosts()}
+        version = self.release.version
         for client in sorted({h.client for h in self.plan.hosts}):
             inv = self.inventories[client]
             planned = [inv.host(h.host) for h in self.plan.hosts if h.client == client]
-            verdicts = wait_healthy(inv, planned, self.release.version, timeout=5.0, home=self.settings.home)
+            states = self.read_hosts(inv, planned, version)
             for host in planned:
-                if verdicts[host.name].healthy:
+                state = states[host.name]
+                if state.done(version):
                     result[(client, host.name)] = FINISHED_OK
                     self.ledger.set_rollout_host(self.uid, client, host.name, "healthy", detail={"rechecked": True})
                     record_releases(self.ledger, client, [host.name], self.release, runs.get((client, host.name)))
+                elif state.half_switched(version):
+                    why = (
+                        f"release link on {version} but the agent answers: {state.health.detail}; finishing its switch"
+                    )
+                    self.ledger.set_rollout_host(self.uid, client, host.name, "pending", detail={"why": why})
+                    self.on_event(RolloutEvent("host", why, client=client, host=host.name, ok=False))
             done = sum(1 for (c, _), s in result.items() if c == client and s == FINISHED_OK)
             self.on_event(
-                RolloutEvent(
-                    "wave", f"re-checked {client}: {done}/{len(planned)} already healthy on {self.release.version}"
-                )
+                RolloutEvent("wave", f"re-checked {client}: {done}/{len(planned)} already healthy on {version}")
             )
         return result
 
 
-def current_target(inv: Inventory, host: Host) -> str | None:
-    """Which release /opt/sentry/current points at on the host (None when it cannot be read)."""
-    try:
-        client = remote.connect(inv, host)
-    except RemoteError:
-        return None
-    try:
-        out = remote.run(client, "readlink /opt/sentry/current", timeout=10).stdout.strip()
-    except RemoteError:
-        return None
-    finally:
-        client.close()
-    return out.rsplit("/", 1)[-1] or None
-
-
-def roll_back(
-    settings: Settings,
-    ledger: Ledger,
-    uid: str,
-    inventories: Mapping[str, Inventory],
-    bad_version: str,
-    on_event: EventSink,
-    *,
-    engine: Engine = default_engine,
-    health_timeout: float = 30.0,
-) -> bool:
-    """Switch back exactly the hosts of rollout ``uid`` that run ``bad_version``; verify them healthy on their
-    previous release within ``health_timeout``. Returns True when every touched host ends healthy."""
-    record = ledger.rollout(uid)
-    assert record is not None
-    touched = [h for h in record.hosts if h.status in ("updating", "updated", "healthy", "failed", "unreachable")]
-    all_ok = True
-    for client in sorted({h.client for h in touched}):
-        inv = inventories[client]
-        mine = [h for h in touched if h.client == client]
-        switched = [h for h in mine if current_target(inv, inv.host(h.host)) == bad_version]
-        for h in mine:
-            if h not in switched:
-                if h.status == "unreachable":
-                    # The playbook never reached it, so nothing was switched; it stays on record as unreachable.
-                    detail = {"switched": False, "why": "unreachable during the rollout; check it by hand"}
-                    ledger.set_rollout_host(uid, client, h.host, "unreachable", detail=detail)
-                    continue
-                # Never switched: nothing to undo; make sure it is healthy on what it runs.
-                verdict = wait_healthy(
-                    inv, [inv.host(h.host)], h.previous_version, timeout=health_timeout, home=settings.home
-                )[h.host]
-                status = "rolled_back" if verdict.healthy else "rollback_failed"
-                all_ok &= verdict.healthy
-                ledger.set_rollout_host(
-                    uid, client, h.host, status, detail={"switched": False, "health": verdict.to_json()}
-                )
-        if not switched:
-            continue
-        for h in switched:
-            ledger.set_rollout_host(uid, client, h.host, "rolling_back")
-        request = RunRequest(
-            playbook=paths.playbook("agent_rollback.yml"),
-            inventory=inv,
-            label=f"rollback-{client}",
-            limit=",".join(h.host for h in switched),
-            vault=vault.run_files(settings, inv),
-            # The role's own wait, bounded like the rollout's: retries x 2 s within the track's health timeout.
-            extravars={"sentry_agent_health_retries": max(1, int(health_timeout) // 2), "sentry_agent_health_delay": 2},
-        )
-        summary = {"rollout": uid, "hosts": [h.host for h in switched]}
-        result, _ = run_recorded(settings, ledger, request, kind="rollback", client=client, summary=summary,
-                                 engine=engine)  # fmt: skip
-        for h in switched:
-            after = wait_healthy(
-                inv, [inv.host(h.host)], h.previous_version, timeout=health_timeout, home=settings.home
-            )[h.host]
-            healthy = after.healthy and (
-                result.hosts.get(h.host) is not None and result.hosts[h.host].status in ("ok", "changed")
-            )
-            all_ok &= healthy
-            ledger.set_rollout_host(
-                uid, client, h.host, "rolled_back" if healthy else "rollback_failed", detail=after.to_json()
-            )
-            if healthy and h.previous_version:
-                ledger.set_host_release(
-                    client, h.host, stack_version=__version__, release_version=h.previous_version,
-                    release_track=record.track, run_uid=result.run_id,
-                )  # fmt: skip
-            on_event(RolloutEvent("rollback", after.detail, client=client, host=h.host, ok=healthy))
-    return all_ok
-
-
-def lock_is_stale(lock: RolloutLockRecord) -> bool:
-    """A holder on this machine whose process is gone, or any holder silent for longer than we tolerate."""
-    if lock.holder_host == socket.gethostname():
-        try:
-            os.kill(int(lock.holder_pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    age = time.time() - float(lock.heartbeat_at.timestamp())
-    return age > LOCK_STALE_SECONDS
+__all__ = [
+    "EventSink",
+    "Executor",
+    "RolloutEvent",
+    "RolloutHalted",
+    "RolloutIncomplete",
+    "RolloutLockLost",
+    "RolloutPaused",
+]

@@ -18,13 +18,18 @@ from dataclasses import dataclass
 
 from ..errors import OrchestratorError
 from ..inventory import Inventory
-from ..ledger import Ledger, RolloutRecord
+from ..ledger import Ledger, RolloutLocked, RolloutRecord
+from ..ledger.locks import lock_is_stale
 from ..ledger.records import NO_WAVE
 from ..releases import Release, verify_release
 from ..settings import Settings
-from .execute import EventSink, Executor, RolloutEvent, RolloutPaused, lock_is_stale, roll_back
+from .errors import RolloutPaused
+from .events import EventSink, RolloutEvent
+from .execute import Executor
 from .inputs import client_input, release_input, select_clients
+from .orphans import settle_orphaned_runs
 from .plan import ClientInput, PlannedWave, RolloutPlan, plan
+from .rollback import roll_back
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,12 @@ def execute(
     if on_created is not None:
         on_created(uid)
     invs = {c: planned.inventories[c] for c in members}
-    _run_locked(settings, ledger, uid, planned.release, p, invs, members, on_event, stop, resume=False)
+    try:
+        _run_locked(settings, ledger, uid, planned.release, p, invs, members, on_event, stop, resume=False)
+    except RolloutLocked as exc:
+        # Refused before it touched anything: final, so that no 'rollout resume' ever replays it later.
+        ledger.set_rollout_state(uid, "aborted", {"refused": exc.message})
+        raise
     return uid
 
 
@@ -184,40 +194,30 @@ def resume(
             f"rollout {uid} is {record.state}; only a {', '.join(RESUMABLE[:-1])} or {RESUMABLE[-1]} one can resume"
         )
     release = verify_release(record.release_version, settings.home)
-    p = RolloutPlan.from_json(record.plan)
     invs = {c: select_clients(settings, [c], False)[0] for c in record.clients}
-    p = _with_catch_up(settings, ledger, record, release, p, invs)
+    p = replan(ledger, record, release, invs)
     _run_locked(settings, ledger, uid, release, p, invs, list(record.clients), on_event, stop, resume=True)
     return uid
 
 
-def _with_catch_up(
-    settings: Settings,
-    ledger: Ledger,
-    record: RolloutRecord,
-    release: Release,
-    p: RolloutPlan,
-    invs: Mapping[str, Inventory],
-) -> RolloutPlan:
-    """The stored plan plus waves for the clients that waited for their window at the start, planned now: a
-    client whose window is open gets its own canary and waves after the stored ones; one still outside waits."""
-    waiting = [c for c in record.clients if c not in p.clients]
-    if not waiting:
-        return p
-    rows = {(h.client, h.host) for h in record.hosts}
-    inputs = [client_input(invs[c], ledger, release) for c in waiting]
-    catch_up = plan(release_input(release), inputs, now=dt.datetime.now(dt.UTC), emergency_reason=p.emergency_reason)
-    waves = list(p.waves)
-    for w in catch_up.waves:
+def replan(ledger: Ledger, record: RolloutRecord, release: Release, invs: Mapping[str, Inventory]) -> RolloutPlan:
+    """Plan the rollout again against the ledger now, with the planner's rules, limited to its own hosts: a host
+    that reached the release or a newer one since (another rollout) is skipped and never downgraded; a client
+    whose window opened since gets its waves, one still outside keeps waiting. Skipped hosts are recorded so."""
+    stored = RolloutPlan.from_json(record.plan)
+    inputs = [client_input(invs[c], ledger, release) for c in record.clients]
+    fresh = plan(release_input(release), inputs, now=dt.datetime.now(dt.UTC), emergency_reason=stored.emergency_reason)
+    rows = {(h.client, h.host): h for h in record.hosts if h.status != "skipped"}
+    waves: list[PlannedWave] = []
+    for w in fresh.waves:
         hosts = tuple(h for h in w.hosts if (h.client, h.host) in rows)
         if hosts:
             waves.append(PlannedWave(index=len(waves), name=w.name, hosts=hosts))
-    return dataclasses.replace(
-        p,
-        waves=tuple(waves),
-        waiting=catch_up.waiting,
-        client_gates={**p.client_gates, **catch_up.client_gates},
-    )
+    for s in fresh.skipped:
+        row = rows.get((s.client, s.host))
+        if row is not None and row.status != "healthy":
+            ledger.set_rollout_host(record.uid, s.client, s.host, "skipped", detail={"why": f"on resume: {s.reason}"})
+    return dataclasses.replace(fresh, waves=tuple(waves))
 
 
 def _run_locked(
@@ -233,13 +233,17 @@ def _run_locked(
     *,
     resume: bool,
 ) -> None:
+    holder = (socket.gethostname(), os.getpid())
     recovered = ledger.acquire_rollout_locks(
-        clients, uid, holder_host=socket.gethostname(), holder_pid=os.getpid(), is_stale=lock_is_stale
+        clients, uid, holder_host=holder[0], holder_pid=holder[1], is_stale=lock_is_stale
     )
     for client in recovered:
         on_event(RolloutEvent("lock", f"recovered the lock of {client} from a holder that is gone", client=client))
     try:
-        Executor(settings, ledger, release, p, uid, invs, on_event, stop or threading.Event()).run(resume=resume)
+        if resume:  # holding the locks proves the last holder dead; its ansible-playbook may still switch hosts
+            settle_orphaned_runs(settings, ledger, uid, on_event)
+        executor = Executor(settings, ledger, release, p, uid, invs, on_event, stop or threading.Event(), holder=holder)
+        executor.run(resume=resume)
     finally:
         ledger.release_rollout_locks(uid)
 

@@ -24,6 +24,7 @@ from orchestrator.lab.manager import Lab
 from orchestrator.lab.state import HostState
 from orchestrator.ledger import Ledger
 from orchestrator.releases import signing
+from orchestrator.runner import run_processes
 from orchestrator.settings import Settings
 
 from .conftest import onboard
@@ -272,10 +273,15 @@ def test_killed_orchestrator_resumes_to_completion(fleet: Fleet) -> None:
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    time.sleep(15)  # the killed run's ansible-playbook may still be finishing on its own
+    # No pause here: the killed run's ansible-playbook may still be switching hosts; resume settles it first.
     resumed = fleet.cli("rollout", "resume", uid, "--yes")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "recovered the lock" in resumed.stderr
+    with fleet.ledger() as ledger:
+        runs = [r for r in ledger.runs(limit=50) if r.summary.get("rollout") == uid]
+    # The dead controller's run was waited for (or stopped) and recorded as cancelled; nothing of it runs on.
+    assert "cancelled" in {r.status for r in runs} and "running" not in {r.status for r in runs}, runs
+    assert all(run_processes(fleet.settings.runs_dir / r.uid) == [] for r in runs)
     assert {fleet.running(n) for n in ("ro-1", "ro-2", "ro-3")} == {"1.4.0"}
     with fleet.ledger() as ledger:
         record = ledger.rollout(uid)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator.ledger import Ledger, LedgerError, RolloutLocked, RolloutLockRecord
+from orchestrator.ledger import Ledger, LedgerError, RolloutLocked, RolloutLockGone, RolloutLockRecord
+from orchestrator.ledger.locks import LOCK_STALE_SECONDS, lock_is_stale
 
 HOST = socket.gethostname()
 
@@ -125,7 +127,8 @@ def test_a_held_client_refuses_all_and_names_the_holder(three: Ledger) -> None:
         f"{acquired_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
     )
     assert error.hint == (
-        "see 'sentryctl rollout status ro-a'; if that process is truly dead, 'sentryctl rollout abort ro-a'"
+        "see 'sentryctl rollout status ro-a'; if that process is dead, carry its rollout on: "
+        "'sentryctl rollout resume ro-a'"
     )
     assert "\n" not in str(error)
     assert error.lock.client == "globex"
@@ -220,8 +223,9 @@ def test_a_dead_process_lock_is_recovered(three: Ledger, ledger_url: str, home: 
     (lock,) = three.rollout_locks()
     assert (lock.rollout_uid, lock.holder_host, lock.holder_pid) == ("ro-a", HOST, child.pid)
 
-    # A live holder on this host is not stale; the dead child is.
+    # A live holder on this host is not stale; the dead child is (and sentryctl's own judge agrees).
     assert not dead_on_this_host(RolloutLockRecord("x", "ro-a", HOST, os.getpid(), lock.acquired_at, lock.heartbeat_at))
+    assert lock_is_stale(lock)
     # `rollout resume` of the same rollout from a new process takes its lock back.
     assert three.acquire_rollout_locks(
         ["acme", "globex"], "ro-a", holder_host=HOST, holder_pid=os.getpid(), is_stale=dead_on_this_host
@@ -269,3 +273,36 @@ def test_two_processes_racing_for_a_client_exactly_one_wins(three: Ledger, ledge
     assert held(three) == dict.fromkeys(expected, won[0])
     assert [e.kind for e in three.events()].count("rollout.lock_acquired") == 2
     assert three.verify().ok
+
+
+def test_sentryctls_judge_keeps_a_live_holder_here_and_takes_a_silent_one_elsewhere(three: Ledger) -> None:
+    """lock_is_stale as `rollout start/resume` use it, an hour past the stale age: a live process of this machine
+    keeps its lock however old its heartbeat; a holder on another machine is judged by its heartbeat alone."""
+    later = time.time() + 4 * LOCK_STALE_SECONDS
+
+    def an_hour_later(lock: RolloutLockRecord) -> bool:
+        return lock_is_stale(lock, now=later)
+
+    three.acquire_rollout_locks(["acme", "globex"], "ro-a", holder_host=HOST, holder_pid=os.getpid(),
+                                is_stale=never_stale)  # fmt: skip
+    with pytest.raises(RolloutLocked, match="ro-a"):
+        three.acquire_rollout_locks(["globex"], "ro-b", holder_host="ctl2", holder_pid=7, is_stale=an_hour_later)
+    three.release_rollout_locks("ro-a")
+    three.acquire_rollout_locks(["globex"], "ro-a", holder_host="ctl-far", holder_pid=os.getpid(),
+                                is_stale=never_stale)  # fmt: skip
+    with pytest.raises(RolloutLocked, match="ctl-far"):  # its heartbeat is fresh now
+        three.acquire_rollout_locks(
+            ["globex"], "ro-b", holder_host=HOST, holder_pid=os.getpid(), is_stale=lock_is_stale
+        )
+    assert three.acquire_rollout_locks(
+        ["globex"], "ro-b", holder_host=HOST, holder_pid=os.getpid(), is_stale=an_hour_later
+    ) == ["globex"]
+
+
+def test_a_holder_whose_locks_were_taken_over_learns_it_at_its_next_heartbeat(three: Ledger) -> None:
+    three.acquire_rollout_locks(["acme"], "ro-a", holder_host="ctl1", holder_pid=11, is_stale=never_stale)
+    # `rollout resume ro-a` elsewhere judged ctl1 dead and carries the same rollout on.
+    three.acquire_rollout_locks(["acme"], "ro-a", holder_host="ctl2", holder_pid=22, is_stale=always_stale)
+    with pytest.raises(RolloutLockGone, match="holds no rollout locks as host ctl1 pid 11"):
+        three.heartbeat_rollout_locks("ro-a", holder_host="ctl1", holder_pid=11)
+    assert three.heartbeat_rollout_locks("ro-a", holder_host="ctl2", holder_pid=22) == ["acme"]

@@ -87,8 +87,9 @@ def test_rollout_locked_names_the_holder_on_one_line() -> None:
     )
     assert error.hint == (
         "see 'sentryctl rollout status ro-20250314-1.5.0-ab12'; "
-        "if that process is truly dead, 'sentryctl rollout abort ro-20250314-1.5.0-ab12'"
+        "if that process is dead, carry its rollout on: 'sentryctl rollout resume ro-20250314-1.5.0-ab12'"
     )
+    assert "abort" not in str(error)  # an abort would leave the dead holder's hosts as they were, maybe half a wave
     assert "\n" not in str(error)
     assert error.lock == lock("acme")
 

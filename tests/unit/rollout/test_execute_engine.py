@@ -5,6 +5,8 @@ completed_with_failures, names the host and why, keeps it pending, and each wave
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,7 +73,8 @@ def test_a_missed_host_within_the_budget_ends_completed_with_failures(tmp_path: 
             "ro-1", release_version="1.0.1", track="hotfix", plan=planned.plan.to_json(), clients=["acme"],
             hosts=service._hosts_rows(planned, ["acme"]),
         )  # fmt: skip
-        ledger.acquire_rollout_locks(["acme"], "ro-1", holder_host="test", holder_pid=1, is_stale=lambda _l: False)
+        me = {"holder_host": socket.gethostname(), "holder_pid": os.getpid()}  # the executor renews as this process
+        ledger.acquire_rollout_locks(["acme"], "ro-1", **me, is_stale=lambda _l: False)
         registry = {**gates.REGISTRY, "health": AllHealthy()}
         executor = Executor(
             settings, ledger, release, planned.plan, "ro-1", {"acme": inv}, engine=engine, registry=registry
