@@ -1,6 +1,6 @@
 """What the ledger's API modules share: checked JSON values, the clock, and the base of the mixins.
 
-:class:`~orchestrator.ledger.store.Ledger` is assembled from mixins (rollouts, rollout locks, training) so that
+:class:`~orchestrator.ledger.store.Ledger` is assembled from mixins (clients, hosts, runs, rollouts, ...) so that
 each subject reads on its own. They all write through the one ``_write`` of the store: one transaction, the chain's
 write lock first, state and events together. :class:`LedgerMixin` only declares, for the type checker, what the
 mixins use of the store; the store defines it.

@@ -10,14 +10,14 @@ import subprocess
 import sys
 import time
 
-from . import fleet
-from .collector import config, process
-from .errors import OrchestratorError
-from .lab import net
-from .lab.state import LabState
-from .ledger import Ledger
-from .ledger.telemetry import AlertRecord
-from .settings import Settings
+from .. import fleet
+from ..collector import config, process
+from ..errors import OrchestratorError
+from ..lab import net
+from ..lab.state import LabState
+from ..ledger import Ledger
+from ..ledger.telemetry import AlertRecord
+from ..settings import Settings
 
 PORT = 8443
 START_TIMEOUT = 30.0
