@@ -74,7 +74,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--home", type=Path, help="state folder [default: a new temporary one, removed at the end]")
     parser.add_argument("--keep-home", action="store_true", help="keep the state folder (logs, runs, ledger)")
     parser.add_argument(
-        "--update-readme", action="store_true", help="also put the tables into README.md (between its bench markers)"
+        "--update-readme", action="store_true", help="also put the tables into bench/README.md (between its markers)"
     )
     parser.add_argument("--floor-repeats", type=int, default=5, help="runs of each SSH floor; the median counts")
     parser.add_argument(
@@ -336,11 +336,11 @@ def run(args: argparse.Namespace) -> int:
     print(report.render(result), end="")
     say(f"results: {path} and {table}")
     if args.update_readme:
-        readme = ROOT / "README.md"
+        readme = ROOT / "bench" / "README.md"
         try:
             readme.write_text(report.replace_block(readme.read_text(), report.render(result)))
         except ValueError as exc:
-            raise BenchError(f"README.md not updated: {exc}") from exc
+            raise BenchError(f"bench/README.md not updated: {exc}") from exc
         say(f"tables written into {readme}")
     return 0
 
