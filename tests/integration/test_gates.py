@@ -25,6 +25,7 @@ from orchestrator.rollout import service
 from orchestrator.rollout.execute import RolloutEvent, RolloutHalted, RolloutIncomplete
 
 from .conftest import Provisioned
+from .test_bounded import tarpit, with_tarpit  # noqa: F401 - the tarpit fixture
 
 pytestmark = pytest.mark.lab
 
@@ -204,3 +205,37 @@ def test_a_failure_ansible_rescues_is_not_a_healthy_host(gated: Provisioned, tmp
         canary = next(h for h in ledger.rollout(uid).hosts if h.host == names(gated)[0])  # type: ignore[union-attr]
     assert_halted_and_rolled_back(gated, "1.0.16", "canary gate failed", info.value)
     assert "rescued" in str(canary.detail), canary.detail
+
+
+def test_a_tarpit_host_fails_its_wave_in_time_and_the_others_get_the_release(
+    gated: Provisioned,
+    tmp_path: Path,
+    tarpit: int,  # noqa: F811
+) -> None:
+    """A host that accepts TCP and never speaks SSH: its wave's run reports it unreachable at the connect timeout,
+    the other hosts take the release, and the rollout ends completed_with_failures (within the budget) in time."""
+    import dataclasses
+    import time
+
+    from orchestrator import inventory
+
+    env = gated.env
+    first, second, third = names(gated)
+    inv = with_tarpit(inventory.load(env.settings.inventories, gated.client), third, tarpit, tmp_path / "inv")
+    settings = dataclasses.replace(env.settings, inventories=inv.path.parent)
+    releases.build_release(AGENT, env.settings.home, version="1.0.17")
+    started = time.monotonic()
+    with Ledger.open(settings.db_url, settings.home) as ledger:
+        planned = service.prepare(settings, ledger, "1.0.17", [gated.client])
+        with pytest.raises(RolloutIncomplete) as info:
+            service.execute(settings, ledger, planned, on_event=lambda _e: None)
+        record = ledger.rollouts(limit=1)[0]
+        statuses = {h.host: h.status for h in record.hosts}
+        assert time.monotonic() - started < 240, statuses
+        assert f"{gated.client}/{third}" in info.value.message and "unreachable" in info.value.message
+        assert statuses == {first: "healthy", second: "healthy", third: "pending"}, statuses
+        assert running(gated, first) == running(gated, second) == "1.0.17"
+        # Back to the tree's release, as every test here leaves the hosts (the real inventory: the host is back).
+        child = service.rollback(env.settings, ledger, record.uid, on_event=lambda _e: None)
+        assert ledger.rollout(child).state == "rolled_back"  # type: ignore[union-attr]
+    assert {running(gated, n) for n in names(gated)} == {"1.0.0"}
