@@ -80,7 +80,7 @@ def alert_received(settings: Settings, ip: str) -> dt.datetime | None:
 
 def host_state(settings: Settings, client: str, host: str) -> str:
     with Ledger.open(settings.db_url, settings.home) as ledger:
-        return next(s.state for s in fleet.status(ledger, client) if s.host == host)
+        return next(s.state for s in fleet.status(ledger, client, inventories=settings.inventories) if s.host == host)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
