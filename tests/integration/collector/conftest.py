@@ -134,10 +134,22 @@ class Collector:
         process.stop(self.proc, sig)
         self.proc = None
 
-    def sentryctl(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        """Run the real CLI on this collector's home and database; wide, so tables are not wrapped."""
-        env = {**os.environ, "SENTRY_HOME": str(self.home), "SENTRY_DB_URL": self.db_url, "COLUMNS": "250"}
-        done = subprocess.run([SENTRYCTL, *args], check=False, env=env, capture_output=True, text=True, timeout=60)
+    @property
+    def inventories(self) -> Path:
+        return self.home / "inventories"
+
+    def sentryctl(self, *args: str, expect: int = 0, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """Run the real CLI on this collector's home, inventories and database; wide, so tables are not wrapped."""
+        env = {
+            **os.environ,
+            "SENTRY_HOME": str(self.home),
+            "SENTRY_INVENTORIES": str(self.inventories),
+            "SENTRY_DB_URL": self.db_url,
+            "COLUMNS": "250",
+        }
+        done = subprocess.run(
+            [SENTRYCTL, *args], check=False, env=env, input=stdin, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == expect, (done.returncode, done.stdout, done.stderr)
         return done
 
