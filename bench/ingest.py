@@ -353,16 +353,20 @@ def drop_schema(url: str, schema: str) -> None:
     admin.dispose()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--pg-url", default=os.environ.get("SENTRY_TEST_PG_URL"))
     parser.add_argument("--shippers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--out", type=Path, default=Path("bench-out"))
-    args = parser.parse_args(argv)
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not 0 < args.records <= 1_000_000 or not 0 <= args.shippers <= 200 or not 0 < args.seconds <= 300:
         parser.error("--records 1..1000000, --shippers 0..200, --seconds up to 300")
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Both backends (PostgreSQL when a URL is given), the summary :func:`report` makes of them."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
@@ -377,7 +381,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results["postgresql"] = run_backend(scoped, work / "pg", args.records, args.shippers, args.seconds)
             finally:
                 drop_schema(args.pg_url, schema)
-    summary = report(results)
+    return report(results)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    parser.add_argument("--out", type=Path, default=Path("bench-out"))
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    summary = measure(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ingest.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print(table(summary))
