@@ -4,7 +4,8 @@ and memory with simulated shippers on loopback (bounded in count and time).
 
     .venv/bin/python -m bench.ingest [--records 20000] [--pg-url URL] [--shippers 50] [--seconds 20] [--out DIR]
 
-Prints the ratios and writes them as JSON (``ingest.json``). Goal (issue 13): collector >= half the floor.
+Prints the ratios and writes them as JSON (``ingest.json``). Goal (issue 13): collector >= half the floor. Each
+phase also counts lost and duplicated records: the database's rows for the run's boots against what was sent.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def table(summary: Mapping[str, Any]) -> str:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
         met = {True: "met", False: "MISSED", None: "-"}[r["meets_goal"]]
         lines.append(f"{backend:<11} {r['floor_rps']:>12.0f} {r.get('collector_rps') or 0:>16.0f} {ratio:>6}  {met}")
+        if r.get("records_tally"):
+            lines.append(f"{'':<11} throughput phase: {tally_line(r['records_tally'])}")
         load = r.get("load")
         if load:
             lines.append(
@@ -73,7 +76,19 @@ def table(summary: Mapping[str, Any]) -> str:
                 f"collector CPU {load['cpu_percent']:.0f}% of a core, RSS {load['rss_mb']:.0f} MB "
                 f"(peak {load['peak_rss_mb']:.0f} MB)"
             )
+            if load.get("records"):
+                lines.append(f"{'':<11} shippers phase: {tally_line(load['records'])}")
+            for failure in load.get("failures") or ():
+                lines.append(f"{'':<11} shipper failed: {failure}")
     return "\n".join(lines)
+
+
+def tally_line(t: Mapping[str, int]) -> str:
+    flag = "" if t["lost"] == 0 and t["duplicated"] == 0 else "  <-- NOT exactly once"
+    return (
+        f"sent {t['sent']}, stored {t['stored']}, acknowledged {t['acknowledged']}, "
+        f"lost {t['lost']}, duplicated {t['duplicated']}{flag}"
+    )
 
 
 # ------------------------------------------------------------------------------------------- measuring
@@ -193,11 +208,13 @@ def start_collector(ledger_url: str, home: Path, hosts: Sequence[str]) -> tuple[
     raise RuntimeError("the collector did not start")
 
 
-def through_collector(target: Target, records: int, workers: int = 4) -> float:
+def through_collector(target: Target, records: int, workers: int = 4) -> tuple[float, str, int]:
+    """(records/s, the boot the records carry, how many the collector acknowledged as newly stored)."""
     boot = secrets.token_hex(16)
     chunks = [(i, min(BATCH, records - i)) for i in range(0, records, BATCH)]
     payloads = [wire_records("h0", boot, i, n) for i, n in chunks]
     lock = threading.Lock()
+    acknowledged = [0]
 
     def work() -> None:
         conn = target.connection()
@@ -206,7 +223,9 @@ def through_collector(target: Target, records: int, workers: int = 4) -> float:
                 if not payloads:
                     break
                 batch = payloads.pop()
-            target.post(conn, "h0", batch)
+            answer = target.post(conn, "h0", batch)
+            with lock:
+                acknowledged[0] += int(answer["stored"])
         conn.close()
 
     started = time.perf_counter()
@@ -215,7 +234,30 @@ def through_collector(target: Target, records: int, workers: int = 4) -> float:
         t.start()
     for t in threads:
         t.join()
-    return records / (time.perf_counter() - started)
+    return records / (time.perf_counter() - started), boot, acknowledged[0]
+
+
+def tally(ledger_url: str, sent: Mapping[str, int], acknowledged: int) -> dict[str, int]:
+    """Lost and duplicated records: what the database holds for these boots against what was sent (each boot's
+    records are numbered 0..sent-1, so the distinct keys are what arrived)."""
+    engine = sa.create_engine(ledger_url, poolclass=NullPool)
+    stored = distinct = 0
+    with engine.connect() as conn:
+        for boot, count in sent.items():
+            n, d = conn.execute(
+                sa.text("SELECT count(*), count(DISTINCT seq) FROM telemetry_alerts WHERE boot = :b AND seq < :n"),
+                {"b": boot, "n": count},
+            ).one()
+            stored, distinct = stored + int(n), distinct + int(d)
+    engine.dispose()
+    total = sum(sent.values())
+    return {
+        "sent": total,
+        "stored": stored,
+        "acknowledged": acknowledged,
+        "lost": total - distinct,
+        "duplicated": stored - distinct,
+    }
 
 
 def proc_stats(pid: int) -> tuple[float, float, float]:
@@ -226,22 +268,29 @@ def proc_stats(pid: int) -> tuple[float, float, float]:
     return cpu, int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
 
 
-def shippers_load(target: Target, pid: int, shippers: int, seconds: float, per_batch: int = 20) -> dict[str, Any]:
+def shippers_load(
+    target: Target, ledger_url: str, pid: int, shippers: int, seconds: float, per_batch: int = 20
+) -> dict[str, Any]:
     """``shippers`` threads, each one host with its own kept-alive connection, one batch per second."""
     stop = time.monotonic() + seconds
     sent = [0] * shippers
+    boots = [secrets.token_hex(16) for _ in range(shippers)]
+    acknowledged = [0] * shippers
+    failures: list[str] = []
 
     def ship(n: int) -> None:
-        boot = secrets.token_hex(16)
         conn = target.connection()
-        seq = 0
-        while time.monotonic() < stop:
-            tick = time.monotonic()
-            target.post(conn, f"h{n}", wire_records(f"h{n}", boot, seq, per_batch))
-            seq += per_batch
-            sent[n] += per_batch
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
-        conn.close()
+        try:
+            while time.monotonic() < stop:
+                tick = time.monotonic()
+                batch = wire_records(f"h{n}", boots[n], sent[n], per_batch)
+                acknowledged[n] += int(target.post(conn, f"h{n}", batch)["stored"])
+                sent[n] += per_batch
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+        except (OSError, RuntimeError, ValueError) as exc:
+            failures.append(f"h{n}: {exc}")  # counted: its unsent records are not "sent", lost ones show below
+        finally:
+            conn.close()
 
     cpu0, _, _ = proc_stats(pid)
     started = time.perf_counter()
@@ -259,6 +308,8 @@ def shippers_load(target: Target, pid: int, shippers: int, seconds: float, per_b
         "cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
         "rss_mb": round(rss, 1),
         "peak_rss_mb": round(peak, 1),
+        "records": tally(ledger_url, dict(zip(boots, sent, strict=True)), sum(acknowledged)),
+        "failures": failures,
     }
 
 
@@ -270,8 +321,9 @@ def run_backend(ledger_url: str, work: Path, records: int, shippers: int, second
     engine.dispose()
     proc, target = start_collector(ledger_url, work / "home", [f"h{i}" for i in range(max(shippers, 1))])
     try:
-        collector_rps = through_collector(target, records)
-        load = shippers_load(target, proc.pid, shippers, seconds) if shippers else None
+        collector_rps, boot, acknowledged = through_collector(target, records)
+        throughput_records = tally(ledger_url, {boot: records}, acknowledged)
+        load = shippers_load(target, ledger_url, proc.pid, shippers, seconds) if shippers else None
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -279,6 +331,7 @@ def run_backend(ledger_url: str, work: Path, records: int, shippers: int, second
         "records": records,
         "floor_rps": round(floor_rps, 1),
         "collector_rps": round(collector_rps, 1),
+        "records_tally": throughput_records,
         "load": load,
     }
 
@@ -300,16 +353,20 @@ def drop_schema(url: str, schema: str) -> None:
     admin.dispose()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--pg-url", default=os.environ.get("SENTRY_TEST_PG_URL"))
     parser.add_argument("--shippers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--out", type=Path, default=Path("bench-out"))
-    args = parser.parse_args(argv)
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not 0 < args.records <= 1_000_000 or not 0 <= args.shippers <= 200 or not 0 < args.seconds <= 300:
         parser.error("--records 1..1000000, --shippers 0..200, --seconds up to 300")
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Both backends (PostgreSQL when a URL is given), the summary :func:`report` makes of them."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
@@ -324,7 +381,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results["postgresql"] = run_backend(scoped, work / "pg", args.records, args.shippers, args.seconds)
             finally:
                 drop_schema(args.pg_url, schema)
-    summary = report(results)
+    return report(results)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    parser.add_argument("--out", type=Path, default=Path("bench-out"))
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    summary = measure(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ingest.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print(table(summary))

@@ -109,11 +109,16 @@ def set_secret(settings: Settings, inv: Inventory, name: str, value: str, ledger
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(cipher)
     tmp.chmod(0o600)
+    try:
+        if name == "collector_token":
+            # The collector authenticates by the token's hash: a new token replaces (revokes) the old one. Asked
+            # before the vault changes, so a refused (revoked) token never reaches the vault.
+            ledger.register_collector_token(inv.client, hashlib.sha256(value.encode()).hexdigest())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     ledger.append_event("client.secret_set", inv.client, name, {"variable": KNOWN[name]})
-    if name == "collector_token":
-        # The collector authenticates by the token's hash: a new token replaces (revokes) the old one.
-        ledger.register_collector_token(inv.client, hashlib.sha256(value.encode()).hexdigest())
 
 
 def run_files(settings: Settings, inv: Inventory) -> tuple[Path, Path] | None:

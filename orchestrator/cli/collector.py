@@ -9,8 +9,8 @@ import click
 from .. import inventory
 from ..collector import config, tokens
 from ..errors import ConfigError
-from ..fleet import parse_duration
 from .context import AppContext, pass_app
+from .fleet import duration
 from .options import client_option, json_option
 
 
@@ -95,12 +95,12 @@ def token_revoke(app: AppContext, client: str) -> None:
 
 
 @collector.command()
-@click.option("--older-than", "older_than", required=True, metavar="DURATION", help="e.g. 30d, 12h.")
+@click.option("--older-than", "older_than", required=True, metavar="DURATION", callback=duration, help="e.g. 30d, 12h.")
 @json_option
 @pass_app
-def prune(app: AppContext, older_than: str, as_json: bool) -> None:
+def prune(app: AppContext, older_than: _dt.timedelta, as_json: bool) -> None:
     """Delete alerts and heartbeats received longer ago than DURATION."""
-    before = _dt.datetime.now(_dt.UTC) - parse_duration(older_than)
+    before = _dt.datetime.now(_dt.UTC) - older_than
     deleted = app.ledger.prune_telemetry(before)
     if as_json:
         app.emit_json({"before": before.isoformat(), "deleted": deleted})

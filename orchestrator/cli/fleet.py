@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+
 import click
 from rich.table import Table
 
 from .. import fleet as fleet_view
+from ..errors import ConfigError
 from .context import AppContext, pass_app
 from .options import client_option, json_option
+
+
+def duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> _dt.timedelta | None:
+    """A bad duration is bad usage (exit 2, the fix in the one error line), not a failure of the command."""
+    if value is None:
+        return None
+    try:
+        return fleet_view.parse_duration(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
@@ -21,7 +34,7 @@ def fleet() -> None:
 @pass_app
 def status(app: AppContext, client: str | None, as_json: bool) -> None:
     """Per host: last heartbeat and its age, agent version, rules digest, spool depth, alerts in the last hour."""
-    rows = fleet_view.status(app.ledger, client)
+    rows = fleet_view.status(app.ledger, client, inventories=app.settings.inventories)
     if as_json:
         app.emit_json([r.__dict__ for r in rows])
         return
@@ -45,13 +58,15 @@ def status(app: AppContext, client: str | None, as_json: bool) -> None:
 @fleet.command()
 @client_option
 @click.option("--host", metavar="NAME", help="Only this host.")
-@click.option("--since", default="1h", show_default=True, metavar="DURATION", help="e.g. 15m, 1h, 7d.")
+@click.option(
+    "--since", default="1h", show_default=True, metavar="DURATION", callback=duration, help="e.g. 15m, 1h, 7d."
+)
 @click.option("--limit", "-n", type=click.IntRange(1), default=1000, show_default=True, help="Newest N alerts.")
 @json_option
 @pass_app
-def alerts(app: AppContext, client: str, host: str | None, since: str, limit: int, as_json: bool) -> None:
+def alerts(app: AppContext, client: str, host: str | None, since: _dt.timedelta, limit: int, as_json: bool) -> None:
     """The alerts as the agents reported them, oldest first (by the collector's receive time)."""
-    found = fleet_view.alerts(app.ledger, client, host=host, since=fleet_view.parse_duration(since), limit=limit)
+    found = fleet_view.alerts(app.ledger, client, host=host, since=since, limit=limit)
     if as_json:
         app.emit_json([{**a.__dict__, "raw": dict(a.raw)} for a in found])
         return

@@ -13,6 +13,9 @@ from ..ledger.telemetry import IncomingRecord
 BOOT_RE = re.compile(r"^[0-9a-f]{32}\Z")
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z")
 MAX_SEQ = 2**63 - 1
+# Bounds of the reported numbers: anything beyond is a broken or hostile agent, refused rather than stored.
+MAX_INTERVAL_SECONDS = 86_400.0
+MAX_UPTIME_SECONDS = 1e10
 SEVERITIES = ("low", "medium", "high", "critical")
 HEARTBEAT_EVENTS = ("start", "interval", "stop")
 
@@ -97,12 +100,14 @@ def _int(record: Any, key: str) -> int | None:
     return value
 
 
-def _number(record: dict[str, Any], key: str) -> float | None:
+def _number(record: dict[str, Any], key: str, maximum: float) -> float | None:
+    """A finite number in [0, maximum]. Python's json accepts Infinity and NaN: the range check refuses both (NaN
+    compares false), and it compares a huge int without converting it to float (which would overflow)."""
     value = record.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"'{key}' must be a number >= 0")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= maximum:
+        raise ValueError(f"'{key}' must be a number from 0 to {maximum:g}")
     return float(value)
 
 
@@ -134,8 +139,8 @@ def _heartbeat_columns(record: dict[str, Any]) -> dict[str, Any]:
         "version": _text(record, "version", 64),
         "rules_digest": _text(record, "rules_digest", 128),
         "status": _text(record, "status", 32),
-        "uptime_seconds": _number(record, "uptime_seconds"),
-        "interval_seconds": _number(record, "interval_seconds"),
+        "uptime_seconds": _number(record, "uptime_seconds", MAX_UPTIME_SECONDS),
+        "interval_seconds": _number(record, "interval_seconds", MAX_INTERVAL_SECONDS),
         "spool_records": _int(record, "spool_records"),
         "spool_bytes": _int(record, "spool_bytes"),
         "dropped_alerts": _int(dropped, "alert"),

@@ -140,3 +140,23 @@ def test_a_secret_value_that_ansible_would_render_or_a_trailing_newline_is_refus
 
     with pytest.raises(InventoryError):
         vault.set_secret(None, None, "collector_token", value, Never())  # type: ignore[arg-type]
+
+
+def test_a_revoked_collector_token_never_reaches_the_vault(tmp_path: Path) -> None:
+    """Setting collector_token to a value the ledger revoked is refused before the vault changes: the agents keep
+    the token that works, not one that gets 401."""
+    from orchestrator import clients, vault
+    from orchestrator.ledger import Ledger
+    from orchestrator.ledger.errors import LedgerError
+
+    settings = Settings.from_env(home=tmp_path / "home", inventories=tmp_path / "inv")
+    spec = clients.build_spec(name="acme", tier="professional", hosts=["a=192.0.2.1"], mgmt_networks=["192.0.2.0/24"])
+    with Ledger.open(settings.db_url, settings.home) as ledger:
+        inv = clients.create(settings, spec, ledger)
+        vault.set_secret(settings, inv, "collector_token", "first-token-value", ledger)
+        vault.set_secret(settings, inv, "collector_token", "second-token-value", ledger)  # revokes the first
+        before = vault.vault_file(inv).read_bytes()
+        with pytest.raises(LedgerError, match="revoked"):
+            vault.set_secret(settings, inv, "collector_token", "first-token-value", ledger)
+        assert vault.vault_file(inv).read_bytes() == before
+        assert not vault.vault_file(inv).with_suffix(".tmp").exists()

@@ -3,6 +3,7 @@ PostgreSQL, with two clients in its ledger: acme (hosts game1, game2) and rival 
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import os
@@ -15,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.settings import Settings
 
 PG_ENV = "SENTRY_TEST_PG_URL"
+REQUIRE_PG_ENV = "SENTRY_REQUIRE_PG"
 SENTRYCTL = str(Path(sys.executable).parent / "sentryctl")
 START_TIMEOUT_S = 30
 TIMEOUTS = {"handshake_timeout_seconds": 2, "request_timeout_seconds": 2}
@@ -131,6 +134,32 @@ class Collector:
         process.stop(self.proc, sig)
         self.proc = None
 
+    @property
+    def inventories(self) -> Path:
+        return self.home / "inventories"
+
+    def sentryctl(self, *args: str, expect: int = 0, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """Run the real CLI on this collector's home, inventories and database; wide, so tables are not wrapped."""
+        env = {
+            **os.environ,
+            "SENTRY_HOME": str(self.home),
+            "SENTRY_INVENTORIES": str(self.inventories),
+            "SENTRY_DB_URL": self.db_url,
+            "COLUMNS": "250",
+        }
+        done = subprocess.run(
+            [SENTRYCTL, *args], check=False, env=env, input=stdin, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == expect, (done.returncode, done.stdout, done.stderr)
+        return done
+
+    def age(self, table: str, seconds: float, where: str = "1 = 1") -> None:
+        """Move the receive time of the matching records ``seconds`` into the past (the collector's clock)."""
+        when = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+        # SQLite keeps naive UTC text as SQLAlchemy writes it (the ledger's UTCDateTime); PostgreSQL an aware time.
+        value: object = when.strftime("%Y-%m-%d %H:%M:%S.%f") if self.db_url.startswith("sqlite") else when
+        self.sql(f"UPDATE {table} SET received_at = :t WHERE {where}", t=value)
+
     def sql(self, statement: str, **params: Any) -> list[Any]:
         engine = sa.create_engine(self.db_url, poolclass=NullPool)
         try:
@@ -141,16 +170,19 @@ class Collector:
             engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
+def pg_url() -> str:
+    """The PostgreSQL to test on: skipped without one, unless SENTRY_REQUIRE_PG=1 (then the test FAILS)."""
     url = os.environ.get(PG_ENV)
     if not url:
-        if os.environ.get("SENTRY_REQUIRE_PG") == "1":
-            pytest.fail(f"SENTRY_REQUIRE_PG=1 but {PG_ENV} is not set")
+        if os.environ.get(REQUIRE_PG_ENV) == "1":
+            pytest.fail(f"{REQUIRE_PG_ENV}=1 but {PG_ENV} is not set")
         pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+    return url
+
+
+@contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A URL to a fresh schema of its own, dropped afterwards."""
     admin = sa.create_engine(url, poolclass=NullPool)
     schema = f"collector_test_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:
@@ -161,6 +193,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    with pg_schema(pg_url()) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_db_url() -> Iterator[str]:
+    """For tests that only make sense on PostgreSQL (several collector processes on one database)."""
+    with pg_schema(pg_url()) as url:
+        yield url
 
 
 def prepare(home: Path, db_url: str, port: int) -> Collector:

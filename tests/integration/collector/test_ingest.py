@@ -17,6 +17,17 @@ def test_a_batch_is_stored_and_a_replay_is_acknowledged_and_stored_once(collecto
     again = collector.ingest("game1", batch)
     assert (again.status, again.body) == (200, {"stored": 0, "duplicates": 2, "rejected": []})
     assert counts() == (1, 1)
+    # Half old, half new, in both tables: exactly the new ones are counted as stored.
+    mixed = [*batch, record("alert", "game1", boot, 2), record("heartbeat", "game1", boot, 3)]
+    assert collector.ingest("game1", mixed).body == {"stored": 2, "duplicates": 2, "rejected": []}
+    # The same keys from another host of the client are other records (the key includes the host).
+    other = [record("alert", "game2", boot, 0), record("heartbeat", "game2", boot, 1)]
+    assert collector.ingest("game2", other).body == {"stored": 2, "duplicates": 0, "rejected": []}
+    assert counts() == (3, 3)
+    collector.sql("DELETE FROM telemetry_alerts WHERE host = 'game2'")
+    collector.sql("DELETE FROM telemetry_heartbeats WHERE host = 'game2' OR seq = 3")
+    collector.sql("DELETE FROM telemetry_alerts WHERE seq = 2")
+    assert counts() == (1, 1)
     # The client comes from the token, never from the payload's "client".
     assert collector.sql("SELECT client, host, rule, ip, severity FROM telemetry_alerts") == [
         ("acme", "game1", "ssh-bruteforce", "198.51.100.7", "medium")

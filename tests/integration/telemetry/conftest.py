@@ -60,15 +60,16 @@ class Telemetry:
             "SENTRY_HOME": str(self.settings.home),
             "SENTRY_INVENTORIES": str(self.settings.inventories),
         }
-        self.proc = subprocess.Popen(
-            [SENTRYCTL, "collector", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        # A file, not a pipe nobody reads while it runs: a full pipe would block the collector's event loop.
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [SENTRYCTL, "collector", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
+            )
 
         def listening() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise AssertionError(f"collector exited: {err}")
+                raise AssertionError(f"collector exited: {self.log_tail()}")
             try:
                 socket.create_connection((self.address, PORT), timeout=1).close()
             except OSError:
@@ -76,6 +77,16 @@ class Telemetry:
             return True
 
         wait_for("the collector to listen", listening, 30, 0.1)
+
+    @property
+    def log(self) -> Path:
+        return Path(self.settings.home) / "collector-serve.log"
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         process.stop(self.proc, sig)

@@ -95,11 +95,14 @@ def test_a_full_spool_drops_counts_and_reports_it_in_the_next_heartbeat(telemetr
         stored = len(stored_alerts(tel, host.name, wanted))
         return (stored, dropped) if stored + dropped >= len(ips) else None
 
-    stored, dropped = wait_for("every alert stored or reported dropped by a heartbeat", accounted, 90)
-    assert dropped > 0, "the spool never overflowed: the test proves nothing"
-    assert stored + dropped == len(ips), (stored, dropped)
-    rows = stored_alerts(tel, host.name, wanted)
-    assert len(rows) == len({r[2] for r in rows})  # none twice
-    env.ssh(host, f"printf '%s' '{original.strip()}' > {CONFIG} && chown sentry:sentry {CONFIG} && chmod 600 {CONFIG}")
-    env.ssh(host, "systemctl restart sentry-agent")
-    unban(tel, host)
+    try:
+        stored, dropped = wait_for("every alert stored or reported dropped by a heartbeat", accounted, 90)
+        assert dropped > 0, "the spool never overflowed: the test proves nothing"
+        assert stored + dropped == len(ips), (stored, dropped)
+        rows = stored_alerts(tel, host.name, wanted)
+        assert len(rows) == len({r[2] for r in rows})  # none twice
+    finally:
+        # The host's own configuration back, pass or fail: later modules audit these hosts.
+        restore = f"printf '%s' '{original.strip()}' > {CONFIG} && chown sentry:sentry {CONFIG} && chmod 600 {CONFIG}"
+        env.ssh(host, f"{restore} && systemctl restart sentry-agent")
+        unban(tel, host)

@@ -47,3 +47,24 @@ def test_init_makes_a_private_key_a_pinnable_cert_and_refuses_to_redo(
 def test_a_bad_listen_address_is_refused(tmp_path: Path, bad: str) -> None:
     assert run(tmp_path, "collector", "init", "--listen", bad) == 2
     assert not (tmp_path / "collector").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("collector", "prune", "--older-than", "30"),
+        ("collector", "prune", "--older-than", "0d"),
+        ("collector", "prune", "--older-than", "1w"),
+        ("fleet", "alerts", "--client", "acme", "--since", "yesterday"),
+        ("fleet", "alerts", "--client", "acme", "--since", "-1h"),
+    ],
+)
+def test_a_bad_duration_is_a_usage_error_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    assert run(tmp_path, *args) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, errors
+    assert "invalid duration" in errors[0] and "write a number and a unit: 90s, 15m, 1h, 30d" in errors[0]
+    # Refused before anything was opened or written.
+    assert not (tmp_path / "ledger.db").exists()

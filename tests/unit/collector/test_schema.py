@@ -77,14 +77,32 @@ def beat(received: dt.datetime, interval: float | None = 10, event: str = "inter
     )  # fmt: skip
 
 
-def test_silence_is_three_of_the_hosts_own_intervals_by_the_receive_clock() -> None:
+def test_silence_is_three_expected_intervals_by_the_receive_clock_whatever_the_host_claims() -> None:
     now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
-    assert host_state(None, now) == "never seen"
-    assert host_state(beat(now - dt.timedelta(seconds=30)), now) == "online"
-    assert host_state(beat(now - dt.timedelta(seconds=31)), now) == "silent"
-    assert host_state(beat(now - dt.timedelta(seconds=80), interval=30), now) == "online"
-    assert host_state(beat(now - dt.timedelta(seconds=91), interval=None), now) == "silent"  # default 30 s
-    assert host_state(beat(now, event="stop"), now) == "silent"
+    assert host_state(None, now, 10) == "never seen"
+    assert host_state(beat(now - dt.timedelta(seconds=30)), now, 10) == "online"
+    assert host_state(beat(now - dt.timedelta(seconds=31)), now, 10) == "silent"
+    assert host_state(beat(now - dt.timedelta(seconds=80), interval=30), now, 30) == "online"
+    assert host_state(beat(now - dt.timedelta(seconds=91), interval=None), now, 30) == "silent"
+    assert host_state(beat(now, event="stop"), now, 30) == "silent"
+    # The host's own claim changes nothing: a day-long (or endless) interval does not keep it online.
+    for claimed in (86_400.0, 1e9, float("inf")):
+        assert host_state(beat(now - dt.timedelta(seconds=46), interval=claimed), now, 15) == "silent"
+    # Nor does a claim shorter than expected turn it silent early.
+    assert host_state(beat(now - dt.timedelta(seconds=80), interval=1), now, 30) == "online"
+
+
+@pytest.mark.parametrize("key", ["interval_seconds", "uptime_seconds"])
+@pytest.mark.parametrize("value", [1e11, float("inf"), float("nan"), -1, 10**400, "30", True])
+def test_reported_numbers_must_be_finite_and_bounded(key: str, value: object) -> None:
+    result = parse_record(good(type="heartbeat", **{key: value}), "g1")
+    assert isinstance(result, str) and key in result
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    parsed = parse_record(good(type="heartbeat", interval_seconds=86_400, uptime_seconds=1e10), "g1")
+    assert not isinstance(parsed, str) and parsed.columns["interval_seconds"] == 86_400.0
+    assert isinstance(parse_record(good(type="heartbeat", interval_seconds=86_401), "g1"), str)
 
 
 def test_durations() -> None:
