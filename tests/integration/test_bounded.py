@@ -149,7 +149,9 @@ def test_provision_leaves_a_tarpit_out_in_time_and_converges_the_others(
     assert time.monotonic() - started < 240
     assert result.preflight.failed == [third], result.preflight.to_json()
     assert result.run is not None and not result.ok
-    assert {h: o.status for h, o in result.run.hosts.items()} == {first: "ok", second: "ok"}, tail_stdout(result.run)
+    # Converged (earlier tests leave the shared hosts with something to do, so "changed" counts as well).
+    statuses = {h: o.status for h, o in result.run.hosts.items()}
+    assert set(statuses) == {first, second} and set(statuses.values()) <= {"ok", "changed"}, tail_stdout(result.run)
     assert (result.reasons or {})[third].startswith("preflight: "), result.reasons
 
 
