@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,3 +177,43 @@ def onboard(
     inv = clients.create(settings, built, ledger)  # type: ignore[arg-type]
     pins.apply(inv, pins.scan(inv, inv.hosts), ledger)  # type: ignore[arg-type]
     return inv
+
+
+@contextmanager
+def provisioned_lab(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    hosts: int,
+    layout: dict[str, tuple[list[str], str]],
+    tracks: dict[str, object],
+) -> Iterator[tuple[Settings, Lab, dict[str, HostState], dict[str, str]]]:
+    """A lab of its own (a subnet picked free) whose hosts are onboarded as the clients of ``layout`` (client ->
+    (host names, tier)) and provisioned, with a signing key, ``tracks`` as each client's tracks.yml and a quick
+    role health wait (a broken release fails in seconds, not a minute). Yields the settings, the lab, its hosts
+    and the environment a ``sentryctl`` subprocess needs; the lab is removed afterwards."""
+    import yaml
+
+    from orchestrator import provision
+    from orchestrator.ledger import Ledger
+    from orchestrator.releases import signing
+
+    root = tmp_path_factory.mktemp(name)
+    settings = Settings.from_env(home=root / "home", inventories=root / "inv")
+    lab = Lab(settings, name)
+    lab.up(hosts, lambda _m: None)
+    try:
+        state = lab.state()
+        assert state is not None
+        signing.keygen(settings.home)
+        with Ledger.open(settings.db_url, settings.home) as ledger:
+            for client, (names, tier) in layout.items():
+                inv = onboard(settings, lab, client, names, tier, ledger)
+                (inv.path / "tracks.yml").write_text(yaml.safe_dump(tracks))
+                gv = inv.path / "group_vars" / "all.yml"
+                gv.write_text(gv.read_text() + "sentry_agent_health_retries: 6\nsentry_agent_health_delay: 2\n")
+                result = provision.provision(settings, client, ledger)
+                assert result.ok, result.run.to_json() if result.run else result.preflight.to_json()
+        env = {**os.environ, "SENTRY_HOME": str(settings.home), "SENTRY_INVENTORIES": str(settings.inventories)}
+        yield settings, lab, dict(state.hosts), env
+    finally:
+        lab.down(lambda _m: None)

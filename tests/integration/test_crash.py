@@ -18,17 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
-from orchestrator import provision, releases
+from orchestrator import releases
 from orchestrator.lab.manager import Lab
 from orchestrator.lab.state import HostState
 from orchestrator.ledger import Ledger
-from orchestrator.releases import signing
 from orchestrator.runner import kill_leftovers, run_processes
 from orchestrator.settings import Settings
 
-from .conftest import onboard
+from .conftest import provisioned_lab
 
 pytestmark = pytest.mark.lab
 
@@ -90,26 +88,9 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, lab_cache: str) -> Iterator[Fleet]:
-    root = tmp_path_factory.mktemp("crash")
-    settings = Settings.from_env(home=root / "home", inventories=root / "inv")
-    lab = Lab(settings, "cr")
-    lab.up(2, lambda _m: None)  # a subnet of its own, picked free (the session lab may be pinned)
-    try:
-        state = lab.state()
-        assert state is not None
-        hosts = dict(state.hosts)
-        signing.keygen(settings.home)
-        with Ledger.open(settings.db_url, settings.home) as ledger:
-            inv = onboard(settings, lab, "gamma", ["cr-1", "cr-2"], "professional", ledger)
-            (inv.path / "tracks.yml").write_text(yaml.safe_dump(TRACKS))
-            gv = inv.path / "group_vars" / "all.yml"
-            gv.write_text(gv.read_text() + "sentry_agent_health_retries: 6\nsentry_agent_health_delay: 2\n")
-            result = provision.provision(settings, "gamma", ledger)
-            assert result.ok, result.run.to_json() if result.run else result.preflight.to_json()
-        env = {**os.environ, "SENTRY_HOME": str(settings.home), "SENTRY_INVENTORIES": str(settings.inventories)}
+    layout = {"gamma": (["cr-1", "cr-2"], "professional")}
+    with provisioned_lab(tmp_path_factory, "cr", 2, layout, TRACKS) as (settings, lab, hosts, env):
         yield Fleet(settings, lab, hosts, env)
-    finally:
-        lab.down(lambda _m: None)
 
 
 @contextlib.contextmanager
@@ -160,6 +141,16 @@ def assert_consistent_end(fleet: Fleet, uid: str, version: str) -> None:
         assert {r.host: r.release_version for r in ledger.host_releases("gamma")} == {"cr-1": version, "cr-2": version}
 
 
+def start_and_kill_at_the_pause(fleet: Fleet, version: str) -> None:
+    """``rollout start`` as a process of its own, SIGKILLed once the canary's command is blocked (see paused)."""
+    proc = fleet.popen("rollout", "start", version, "--client", "gamma", "--yes")
+    try:
+        wait_paused(fleet, "cr-1", proc)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+
+
 # (the command blocked on the canary, its arguments, the host state frozen there: link's release, running agent)
 POINTS = {
     "unpack": ("/usr/bin/tar", "-xzf", "old", "old"),
@@ -175,12 +166,7 @@ def test_a_controller_killed_mid_switch_leaves_the_host_whole_and_resume_finishe
     old = fleet.state("cr-1")[0]
     releases.build_release(AGENT, fleet.settings.home, version=version)
     with paused(fleet, "cr-1", binary, pattern):
-        proc = fleet.popen("rollout", "start", version, "--client", "gamma", "--yes")
-        try:
-            wait_paused(fleet, "cr-1", proc)
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            proc.wait(timeout=30)
+        start_and_kill_at_the_pause(fleet, version)
         uid = rollout_uid(fleet, version)
         expected = {"old": old, "new": version}
         assert fleet.whole("cr-1") == (expected[frozen_link], expected[frozen_running])
@@ -208,12 +194,7 @@ def test_resume_waits_for_the_dead_controllers_ansible_run(fleet: Fleet) -> None
     version = "2.4.0"
     releases.build_release(AGENT, fleet.settings.home, version=version)
     with paused(fleet, "cr-1", "/usr/bin/tar", "-xzf"):
-        proc = fleet.popen("rollout", "start", version, "--client", "gamma", "--yes")
-        try:
-            wait_paused(fleet, "cr-1", proc)
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            proc.wait(timeout=30)
+        start_and_kill_at_the_pause(fleet, version)
         uid = rollout_uid(fleet, version)
         (orphan,) = open_runs(fleet, uid)
         assert run_processes(orphan)

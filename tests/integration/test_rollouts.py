@@ -23,11 +23,10 @@ from orchestrator import provision, releases, sshmux
 from orchestrator.lab.manager import Lab
 from orchestrator.lab.state import HostState
 from orchestrator.ledger import Ledger
-from orchestrator.releases import signing
 from orchestrator.runner import run_processes
 from orchestrator.settings import Settings
 
-from .conftest import onboard
+from .conftest import provisioned_lab
 
 pytestmark = pytest.mark.lab
 
@@ -87,29 +86,9 @@ def build(fleet: Fleet, version: str, **kw: object) -> releases.Release:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, lab_cache: str) -> Iterator[Fleet]:
-    root = tmp_path_factory.mktemp("fleet")
-    settings = Settings.from_env(home=root / "home", inventories=root / "inv")
-    lab = Lab(settings, "ro")
-    lab.up(4, lambda _m: None)
-    try:
-        state = lab.state()
-        assert state is not None
-        hosts = dict(state.hosts)
-        signing.keygen(settings.home)
-        layout = {"alpha": (["ro-1", "ro-2", "ro-3"], "professional"), "beta": (["ro-4"], "enterprise")}
-        with Ledger.open(settings.db_url, settings.home) as ledger:
-            for client, (names, tier) in layout.items():
-                inv = onboard(settings, lab, client, names, tier, ledger)
-                (inv.path / "tracks.yml").write_text(yaml.safe_dump(FAST_TRACKS))
-                # A broken release should fail its health wait quickly, not after a minute.
-                gv = inv.path / "group_vars" / "all.yml"
-                gv.write_text(gv.read_text() + "sentry_agent_health_retries: 6\nsentry_agent_health_delay: 2\n")
-                result = provision.provision(settings, client, ledger)
-                assert result.ok, result.run.to_json() if result.run else result.preflight.to_json()
-        env = {**os.environ, "SENTRY_HOME": str(settings.home), "SENTRY_INVENTORIES": str(settings.inventories)}
+    layout = {"alpha": (["ro-1", "ro-2", "ro-3"], "professional"), "beta": (["ro-4"], "enterprise")}
+    with provisioned_lab(tmp_path_factory, "ro", 4, layout, FAST_TRACKS) as (settings, lab, hosts, env):
         yield Fleet(settings, lab, hosts, env)
-    finally:
-        lab.down(lambda _m: None)
 
 
 def sshd_logins(fleet: Fleet) -> int:
