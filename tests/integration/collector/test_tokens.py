@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets as _random
 
-from orchestrator import secrets as vault
+from orchestrator import vault
 from orchestrator.inventory import load
 from orchestrator.settings import Settings
 
