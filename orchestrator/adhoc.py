@@ -49,7 +49,17 @@ def run_on_host(inv: Inventory, host: Host, command: str, timeout: float) -> Com
         error = remote.classify(inv, host, exc, remote.DEFAULT_TIMEOUT)
         return CommandOutcome(host.name, None, error=str(error), seconds=time.monotonic() - start)
     try:
+        began = time.monotonic()
         result = conn.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
+        if result.exited == -1 and time.monotonic() - began >= timeout:
+            # invoke's timer closed the channel, but its check for the timeout lost the race to the channel's
+            # end (seen under load): the same timeout, reported the same way, never an exit code of -1.
+            return CommandOutcome(
+                host.name,
+                None,
+                error=f"CommandTimedOut: Command did not complete within {timeout:g} seconds!",
+                seconds=time.monotonic() - start,
+            )
         return CommandOutcome(
             host.name,
             int(result.exited),

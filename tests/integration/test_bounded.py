@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import adhoc, inventory, provision
+from orchestrator import adhoc, inventory, provision, sshmux
 from orchestrator.audit import run_audit
 from orchestrator.inventory import Inventory
 from orchestrator.ledger import Ledger
@@ -173,8 +173,12 @@ def test_health_probe_and_smoke_checks_are_bounded_for_a_tarpit_and_a_hung_host(
     version = health[first].version
     assert version is not None
     started = time.monotonic()
-    with hanging(on(env, second)):
-        smoke = run_smoke(inv, inv.hosts, version, env.settings.home, command_timeout=5)
+    try:
+        with hanging(on(env, second)):
+            smoke = run_smoke(inv, inv.hosts, version, env.settings.home, command_timeout=5)
+    finally:
+        # The killed commands' connection masters are this test's own: nothing of them outlives it.
+        sshmux.close_masters(sshmux.masters_dir(env.settings.home, inv.known_hosts))
     assert time.monotonic() - started < 90, smoke
     assert smoke[first].passed, smoke[first]
     assert not smoke[second].passed and any("within 5s" in f for f in smoke[second].failures), smoke[second]
