@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -193,7 +194,8 @@ def test_a_failure_ansible_rescues_is_not_a_healthy_host(gated: Provisioned, tmp
         uid = "ro-rescued"
         ledger.create_rollout(uid, release_version="1.0.16", track="hotfix", plan=planned.plan.to_json(),
                               clients=[gated.client], hosts=service._hosts_rows(planned, [gated.client]))  # fmt: skip
-        ledger.acquire_rollout_locks([gated.client], uid, holder_host="test", holder_pid=os.getpid(),
+        # Held as this process holds it: the executor renews the lock as its holder (host name and pid).
+        ledger.acquire_rollout_locks([gated.client], uid, holder_host=socket.gethostname(), holder_pid=os.getpid(),
                                      is_stale=lambda _lock: False)  # fmt: skip
         try:
             executor = Executor(env.settings, ledger, release, planned.plan, uid, dict(planned.inventories),
