@@ -22,6 +22,20 @@ def normalise(value):
     return value
 
 
+def canonical(items):
+    """What the table is, whatever order nft lists it in: the declarations (chains, sets, maps) as a sorted list,
+    and each chain's rules in their order (the only order that matters). A set deleted and re-created live is
+    listed after the others by the kernel and first by a fresh load; that is no drift."""
+    declared = sorted(json.dumps(i, sort_keys=True) for i in items if "rule" not in i)
+    rules = {}
+    for item in items:
+        if "rule" in item:
+            rule = item["rule"]
+            key = "|".join(str(rule.get(k)) for k in ("family", "table", "chain"))
+            rules.setdefault(key, []).append(json.dumps(item, sort_keys=True))
+    return declared, rules
+
+
 def table(argv):
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     if proc.returncode != 0:
@@ -41,7 +55,7 @@ def main():
     if live is None:
         print(json.dumps({"drift": True, "reason": f"table {family} {name} is not loaded ({error})"}))
         return 0
-    if live == want:
+    if canonical(live) == canonical(want):
         print(json.dumps({"drift": False, "reason": "the loaded table is what the file loads"}))
         return 0
     missing = [json.dumps(i, sort_keys=True) for i in want if i not in live]
