@@ -30,6 +30,8 @@ from orchestrator.rollout.recheck import HostState
 from orchestrator.runner import Cancellation, EventCallback, HostOutcome, RunRequest, RunResult
 from orchestrator.settings import Settings
 
+from .test_execute_engine import AllHealthy
+
 AGENT = Path(__file__).resolve().parents[3] / "agent"
 ME = (socket.gethostname(), os.getpid())
 
@@ -43,14 +45,6 @@ def tracks(waves: list[dict[str, Any]], max_failed: int) -> dict[str, Any]:
             "gates": ["window", "health", "budget"],
         }
     }
-
-
-class AllHealthy(gates.Gate):
-    name = "health"
-    stage = "judge"
-
-    def judge(self, ctx: gates.WaveContext, hosts: Sequence[Host]) -> dict[str, gates.HostVerdict]:
-        return {h.name: gates.HostVerdict(h.name, True, self.name, "healthy", {"healthy": True}) for h in hosts}
 
 
 REGISTRY = {**gates.REGISTRY, "health": AllHealthy()}
