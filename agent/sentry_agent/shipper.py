@@ -240,6 +240,15 @@ def cert_sha256(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+class _Stale(Exception):
+    """The collector ended the connection before it answered (see HttpsTransport.post)."""
+
+
+# What a request on a connection the peer already ended comes to: no answer (RemoteDisconnected, a
+# ConnectionResetError), a reset or a broken pipe while writing, or TLS's end of stream. Never a timeout.
+_STALE_ERRORS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
 class HttpsTransport:
     """HTTP/1.1 over TLS to the collector, the certificate pinned; one connection, reused while it lasts."""
 
@@ -269,6 +278,27 @@ class HttpsTransport:
         return conn
 
     def post(self, body: bytes) -> tuple[int, bytes]:
+        reused = self._conn is not None
+        try:
+            return self._post_once(body)
+        except _Stale:
+            if not reused:
+                raise TransportError(
+                    f"POST to {self.host}:{self.port} failed: the collector closed the connection unanswered"
+                ) from None
+        # The collector closes a kept-alive connection once it has been idle for its keep-alive timeout (10 s): a
+        # request written as it closes is never handled and gets no answer. That is the normal end of an idle
+        # connection, not a failure (it happened before each batch that followed a pause), so one fresh connection,
+        # bounded like the first, carries the batch (idempotent anyway: every record carries its key).
+        log.debug("shipper: the collector ended the kept-alive connection; reconnecting")
+        try:
+            return self._post_once(body)
+        except _Stale:
+            raise TransportError(
+                f"POST to {self.host}:{self.port} failed: the collector closed the connection unanswered"
+            ) from None
+
+    def _post_once(self, body: bytes) -> tuple[int, bytes]:
         if self._conn is None:
             self._conn = self._connect()
         headers = {
@@ -284,6 +314,9 @@ class HttpsTransport:
             if resp.will_close:
                 self.close()
             return resp.status, data
+        except _STALE_ERRORS:
+            self.close()
+            raise _Stale from None
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
             self.close()
             reason = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else f"{type(exc).__name__}: {exc}"

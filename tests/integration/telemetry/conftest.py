@@ -63,7 +63,7 @@ class Telemetry:
         # A file, not a pipe nobody reads while it runs: a full pipe would block the collector's event loop.
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [SENTRYCTL, "collector", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
+                [SENTRYCTL, "-v", "collector", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
             )
 
         def listening() -> bool:

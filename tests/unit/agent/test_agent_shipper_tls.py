@@ -46,8 +46,12 @@ def make_cert(tmp: Path, name: str) -> tuple[Path, Path, str]:
 
 
 class Server:
-    def __init__(self, cert: Path, key: Path) -> None:
+    """A TLS HTTP/1.1 server on loopback. ``close_after``: "answer" ends every connection after its answer without
+    saying so (what a collector's keep-alive timeout looks like to the client), "request" ends it unanswered."""
+
+    def __init__(self, cert: Path, key: Path, close_after: str | None = None) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.closed = threading.Event()  # set each time the server ended a connection
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,17 +60,26 @@ class Server:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append((dict(self.headers), body))
+                if close_after == "request":
+                    self.close_connection = True
+                    return
                 reply = json.dumps({"stored": 1, "duplicates": 0, "rejected": []}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
+                self.close_connection = close_after == "answer"
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Httpd(http.server.ThreadingHTTPServer):
+            def shutdown_request(self, request: object) -> None:
+                super().shutdown_request(request)  # type: ignore[arg-type]
+                outer.closed.set()
+
+        self.httpd = Httpd(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
@@ -106,6 +119,36 @@ def test_pinned_collector_gets_the_batch_with_the_token(
     assert headers["Authorization"] == "Bearer TOKEN-0123456789"
     assert headers["Content-Encoding"] == "gzip"
     assert json.loads(gzip.decompress(sent)) == {"host": "game-01", "records": []}
+
+
+def test_a_kept_alive_connection_the_collector_ended_is_replaced_without_an_error(
+    certs: dict[str, tuple[Path, Path, str]],
+) -> None:
+    cert, key, pin = certs["collector"]
+    server = Server(cert, key, close_after="answer")
+    try:
+        transport = HttpsTransport("127.0.0.1", server.port, pin, "TOKEN-0123456789", timeout=5)
+        for _ in range(3):
+            status, _reply = transport.post(encode_batch("game-01", []))
+            assert status == 200
+            assert server.closed.wait(5)  # the server ended the connection the transport still holds
+            server.closed.clear()
+        transport.close()
+        assert len(server.requests) == 3  # each batch handled once: the stale attempt never reached a handler
+    finally:
+        server.close()
+
+
+def test_a_fresh_connection_ended_unanswered_is_one_transport_error(certs: dict[str, tuple[Path, Path, str]]) -> None:
+    cert, key, pin = certs["collector"]
+    server = Server(cert, key, close_after="request")
+    try:
+        transport = HttpsTransport("127.0.0.1", server.port, pin, "TOKEN-0123456789", timeout=5)
+        with pytest.raises(TransportError, match="closed the connection"):
+            transport.post(encode_batch("game-01", []))
+        assert len(server.requests) == 1  # no retry loop: only a reused connection is retried, once
+    finally:
+        server.close()
 
 
 def test_a_certificate_that_is_not_the_pin_gets_nothing(
