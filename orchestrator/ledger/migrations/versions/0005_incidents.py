@@ -1,0 +1,88 @@
+"""Incidents: the incidents themselves, their timelines, and detection's watermarks.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-07
+
+Written by hand like the others. Only new tables. The dedup key is unique per client among unresolved incidents
+(a partial unique index, as the live-name indexes of clients and hosts): two collector processes detecting the
+same problem open one incident, and a resolved incident frees its key for the next occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+OPEN = sa.text("resolved_at IS NULL")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "incidents",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("client", sa.String(100), nullable=False),
+        sa.Column("tier", sa.String(50), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("severity", sa.String(16), nullable=False),
+        sa.Column("dedup_key", sa.String(255), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("hosts", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("opened_by", sa.String(255), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("occurrences", sa.BigInteger(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("acked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("acked_by", sa.String(255), nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("resolved_by", sa.String(255), nullable=True),
+        sa.Column("resolve_note", sa.Text(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_incidents"),
+    )
+    op.create_index(
+        "uq_incidents_client_dedup_key_open",
+        "incidents",
+        ["client", "dedup_key"],
+        unique=True,
+        sqlite_where=OPEN,
+        postgresql_where=OPEN,
+    )
+    op.create_index("ix_incidents_client_opened_at", "incidents", ["client", "opened_at"])
+    op.create_index("ix_incidents_state", "incidents", ["state"])
+
+    op.create_table(
+        "incident_steps",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(255), nullable=False),
+        sa.Column("step", sa.String(32), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], name="fk_incident_steps_incident_id_incidents"),
+        sa.PrimaryKeyConstraint("id", name="pk_incident_steps"),
+    )
+    op.create_index("ix_incident_steps_incident_id", "incident_steps", ["incident_id"])
+
+    op.create_table(
+        "incident_watermarks",
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_incident_watermarks"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("incident_watermarks")
+    op.drop_table("incident_steps")
+    op.drop_table("incidents")
