@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from .base import LedgerMixin, json_object
 from .errors import LedgerError
-from .models import Incident, IncidentStep, IncidentWatermark
+from .models import Incident, IncidentStep, IncidentWatermark, TelemetryAlert
+from .telemetry import AlertRecord, _alert_record
 
 INCIDENT_STATES = ("open", "acked", "resolved")
 INCIDENT_KINDS = ("attack", "silent_host", "rollout_halted", "audit_drift")
@@ -56,6 +57,9 @@ class IncidentSpec:
     due_at: _dt.datetime
     occurrences: int = 1
     detail: Mapping[str, Any] = field(default_factory=dict)
+    # once: the key names one event (a silence since a given heartbeat): never reopened after it is resolved,
+    # and never merged into (every pass sees the same silence again).
+    once: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ class IncidentsMixin(LedgerMixin):
                     mark.value, mark.updated_at = new, at
             opened, merged = [], []
             for spec in specs:
+                if spec.once and _any_incident(tx.session, spec.client, spec.dedup_key):
+                    continue
                 found = _open_incident(tx.session, spec.client, spec.dedup_key)
                 if found is None:
                     row = _new_incident(spec, at, tx.actor)
@@ -154,6 +160,23 @@ class IncidentsMixin(LedgerMixin):
                     merged.append(found)
             tx.session.flush()
             return DetectionResult(tuple(map(incident_record, opened)), tuple(map(incident_record, merged)))
+
+    def alerts_after(
+        self, after_id: int, *, settled_before: _dt.datetime, limit: int
+    ) -> list[tuple[int, AlertRecord]]:
+        """Alerts stored after id ``after_id`` (oldest first, at most ``limit``), only those received before
+        ``settled_before``: on PostgreSQL ids are handed out before commit, so a batch still committing may hold a
+        smaller id than one already visible; reading a few seconds behind lets it land before the watermark
+        passes it."""
+        al = TelemetryAlert
+        query = (
+            select(al)
+            .where(al.id > after_id, al.received_at < settled_before)
+            .order_by(al.id)
+            .limit(limit)
+        )
+        with self._read() as session:
+            return [(r.id, _alert_record(r)) for r in session.scalars(query)]
 
     def incident_watermarks(self) -> dict[str, int]:
         with self._read() as session:
@@ -255,6 +278,11 @@ def _open_incident(session: Session, client: str, dedup_key: str) -> Incident | 
             Incident.client == client, Incident.dedup_key == dedup_key, Incident.resolved_at.is_(None)
         )
     ).first()
+
+
+def _any_incident(session: Session, client: str, dedup_key: str) -> bool:
+    query = select(Incident.id).where(Incident.client == client, Incident.dedup_key == dedup_key).limit(1)
+    return session.execute(query).first() is not None
 
 
 def _require(session: Session, incident_id: int) -> Incident:

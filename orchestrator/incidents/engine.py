@@ -1,0 +1,118 @@
+"""One pass of the incident engine over the ledger (detect, then escalate and deliver pages), and the loop that
+runs passes in a background thread of the collector.
+
+The collector keeps no state of its own: how far detection has read (the last alert id and event seq) is in the
+ledger and advances in the same transaction as the incidents it produced, by compare-and-set, so two collector
+processes on one PostgreSQL never open or merge an incident twice (the one that loses the race writes nothing).
+The clock is injected (tests move it; the collector passes the real one).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import fleet
+from ..errors import OrchestratorError
+from ..ledger import Ledger
+from ..ledger.incidents import DetectionResult, WatermarkMoved
+from .detect import AlertIn, EventIn, SilentHost, detect
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], _dt.datetime]
+SETTLE = _dt.timedelta(seconds=2)
+BATCH = 5000
+EVENT_KINDS = ("rollout.state", "audit.recorded")
+
+
+def real_clock() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    inventories: Path | None = None
+    actor: str = "collector"
+    settle: _dt.timedelta = SETTLE
+    batch: int = BATCH
+
+
+def silent_hosts(ledger: Ledger, now: _dt.datetime, inventories: Path | None) -> list[SilentHost]:
+    """Hosts that reported and fell silent (by the fleet view's rule); a host never seen is not an incident yet
+    (it was never watched: onboarding shows it)."""
+    try:
+        rows = fleet.status(ledger, now=now, inventories=inventories)
+    except OrchestratorError as exc:
+        log.warning("incidents: cannot judge silent hosts: %s", exc)
+        return []
+    return [
+        SilentHost(r.client, r.host, r.last_heartbeat)
+        for r in rows
+        if r.state == "silent" and r.last_heartbeat is not None
+    ]
+
+
+def detect_pass(ledger: Ledger, now: _dt.datetime, options: DetectOptions | None = None) -> DetectionResult | None:
+    """Read what arrived since the watermarks, open or merge incidents and advance the watermarks together.
+    None when another process advanced a watermark first (it handled these records)."""
+    opts = options or DetectOptions()
+    marks = ledger.incident_watermarks()
+    alert_mark, event_mark = marks.get("alerts", 0), marks.get("events", 0)
+    # Settling is judged on the real clock: it is about commits in flight, not about the injected time.
+    alerts = ledger.alerts_after(alert_mark, settled_before=real_clock() - opts.settle, limit=opts.batch)
+    events = ledger.events(since_seq=event_mark, limit=opts.batch)
+    tiers = {c.name: c.tier for c in ledger.clients()}
+    specs = detect(
+        [AlertIn(a.client, a.host, a.rule, a.ip, a.severity) for _, a in alerts],
+        [EventIn(e.kind, e.client, e.subject, e.payload) for e in events if e.kind in EVENT_KINDS],
+        silent_hosts(ledger, now, opts.inventories),
+        tiers,
+        now,
+    )
+    moves = {
+        "alerts": (alert_mark, alerts[-1][0] if alerts else alert_mark),
+        "events": (event_mark, events[-1].seq if events else event_mark),
+    }
+    try:
+        result = ledger.apply_detection(specs, moves, at=now, actor=opts.actor)
+    except WatermarkMoved as exc:
+        log.info("incidents: %s", exc)
+        return None
+    for i in result.opened:
+        log.warning("incident %d opened for %s: %s", i.id, i.client, i.title)
+    return result
+
+
+class Loop:
+    """Runs ``tick`` every ``interval`` seconds in a daemon thread until :meth:`stop`; a failing pass is logged
+    and the next one runs (a database that is briefly away must not end the engine)."""
+
+    def __init__(self, tick: Callable[[], object], interval: float, name: str = "incidents") -> None:
+        self._tick = tick
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.passes = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Ask the loop to end and wait at most ``timeout`` s; False if a pass is still running then."""
+        self._stop.set()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:
+                log.exception("incidents: a pass failed; the next one runs in %.0f s", self._interval)
+            self.passes += 1
+            self._stop.wait(self._interval)
