@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from ..incidents import response as compliance_view
+from ..ledger.escalations import PageRecord
 from ..ledger.incidents import INCIDENT_STATES, IncidentRecord
 from .context import AppContext, pass_app
 from .options import json_option
@@ -28,8 +29,14 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value / 60:.1f} min"
 
 
-def incident_json(i: IncidentRecord, now: _dt.datetime) -> dict[str, Any]:
+def page_json(p: PageRecord) -> dict[str, Any]:
+    keys = ("step_index", "target", "state", "attempts", "created_at", "next_try_at", "sent_at", "last_error")
+    return {k: getattr(p, k) for k in keys}
+
+
+def incident_json(i: IncidentRecord, now: _dt.datetime, pages: list[PageRecord] | None = None) -> dict[str, Any]:
     return {
+        "pages": [page_json(p) for p in pages or []],
         **{k: v for k, v in i.__dict__.items() if k not in ("hosts", "detail")},
         "hosts": list(i.hosts),
         "detail": dict(i.detail),
@@ -61,11 +68,19 @@ def list_(app: AppContext, client: str | None, state: str, limit: int, as_json: 
     """Incidents, the newest first. Example: sentryctl incidents list --state open --json"""
     now = _now()
     found = app.ledger.incidents(client, None if state == "all" else [state], limit=limit)
+    pages: dict[int, list[PageRecord]] = {}
+    for p in app.ledger.incident_pages([i.id for i in found]) if found else []:
+        pages.setdefault(p.incident_id, []).append(p)
     if as_json:
-        app.emit_json([incident_json(i, now) for i in found])
+        app.emit_json([incident_json(i, now, pages.get(i.id)) for i in found])
         return
-    table = Table("id", "client", "state", "severity", "kind", "title", "hosts", "n", "opened (UTC)", "due (UTC)")
+    table = Table(
+        "id", "client", "state", "severity", "kind", "title", "hosts", "n", "opened (UTC)", "due (UTC)", "pages"
+    )
     for i in found:
+        mine = pages.get(i.id, [])
+        pending = sum(p.state == "pending" for p in mine)
+        paged = f"{sum(p.state == 'sent' for p in mine)} sent" + (f", [red]{pending} pending[/red]" if pending else "")
         colour = {"open": "red", "acked": "yellow"}.get(i.state, "green")
         table.add_row(
             str(i.id),
@@ -78,6 +93,7 @@ def list_(app: AppContext, client: str | None, state: str, limit: int, as_json: 
             str(i.occurrences),
             _when(i.opened_at),
             _when(i.due_at),
+            paged,
         )
     app.out.print(table)
 
@@ -91,7 +107,7 @@ def show(app: AppContext, incident_id: int, as_json: bool) -> None:
     incident = app.ledger.incident(incident_id)
     steps = app.ledger.incident_steps(incident_id)
     if as_json:
-        body = incident_json(incident, _now())
+        body = incident_json(incident, _now(), app.ledger.incident_pages([incident_id]))
         body["timeline"] = [{**s.__dict__, "detail": dict(s.detail)} for s in steps]
         app.emit_json(body)
         return
@@ -164,4 +180,22 @@ def compliance(app: AppContext, client: str, month: str, as_json: bool) -> None:
         f"{client} {result.month}: {result.within} of {result.within + result.missed} answered within target ({ratio}),"
         f" {result.pending} pending, {result.total} incident(s); mean to ack {_seconds(result.mean_seconds_to_ack)},"
         f" to resolve {_seconds(result.mean_seconds_to_resolve)}"
+    )
+
+
+@incidents.command()
+@json_option
+@pass_app
+def tick(app: AppContext, as_json: bool) -> None:
+    """One pass of the engine the collector runs every few seconds: detect, escalate, send due pages.
+    For cron or a check by hand. Example: sentryctl incidents tick --json"""
+    from ..incidents.engine import engine_for
+
+    result = engine_for(app.ledger, app.settings, actor=app.ledger.actor).tick()
+    if as_json:
+        app.emit_json(result.__dict__)
+        return
+    app.out.print(
+        f"opened {result.opened}, merged {result.merged}, escalated {result.escalated},"
+        f" pages sent {result.sent}, failed {result.failed}"
     )

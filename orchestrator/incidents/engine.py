@@ -20,7 +20,10 @@ from .. import fleet
 from ..errors import OrchestratorError
 from ..ledger import Ledger
 from ..ledger.incidents import DetectionResult, WatermarkMoved
+from ..settings import Settings
+from . import targets
 from .detect import AlertIn, EventIn, SilentHost, detect
+from .paging import PagingOptions, deliver_pass, escalate_pass
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,52 @@ def detect_pass(ledger: Ledger, now: _dt.datetime, options: DetectOptions | None
     for i in result.opened:
         log.warning("incident %d opened for %s: %s", i.id, i.client, i.title)
     return result
+
+
+@dataclass(frozen=True)
+class TickResult:
+    opened: int
+    merged: int
+    escalated: int
+    sent: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Detect, escalate, deliver: one :meth:`tick` over the ledger at the clock's time."""
+
+    ledger: Ledger
+    paging: PagingOptions
+    clock: Clock = real_clock
+    detect_options: DetectOptions = DetectOptions()
+
+    def tick(self) -> TickResult:
+        now = self.clock()
+        found = detect_pass(self.ledger, now, self.detect_options)
+        steps = escalate_pass(self.ledger, now, self.paging.actor)
+        sent, failed = deliver_pass(self.ledger, now, self.paging)
+        return TickResult(
+            opened=len(found.opened) if found else 0,
+            merged=len(found.merged) if found else 0,
+            escalated=len(steps),
+            sent=sent,
+            failed=failed,
+        )
+
+
+def engine_for(ledger: Ledger, settings: Settings, *, clock: Clock = real_clock, actor: str = "collector") -> Engine:
+    """The engine as the collector runs it: targets from the inventories and the clients' vaults."""
+
+    def resolve(client: str, target: str) -> list[str]:
+        return targets.resolve(settings, settings.inventories, client, target)
+
+    return Engine(
+        ledger,
+        PagingOptions(resolve=resolve, actor=actor),
+        clock=clock,
+        detect_options=DetectOptions(inventories=settings.inventories, actor=actor),
+    )
 
 
 class Loop:

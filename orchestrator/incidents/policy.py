@@ -12,10 +12,10 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..inventory_schema import PAGE_TARGETS
 from ..tiers import get_tier
 from . import hours
 
-PAGE_TARGETS = ("primary", "second_line")
 DATA = Path(__file__).resolve().parent.parent / "data" / "incidents.yml"
 
 

@@ -161,20 +161,13 @@ class IncidentsMixin(LedgerMixin):
             tx.session.flush()
             return DetectionResult(tuple(map(incident_record, opened)), tuple(map(incident_record, merged)))
 
-    def alerts_after(
-        self, after_id: int, *, settled_before: _dt.datetime, limit: int
-    ) -> list[tuple[int, AlertRecord]]:
+    def alerts_after(self, after_id: int, *, settled_before: _dt.datetime, limit: int) -> list[tuple[int, AlertRecord]]:
         """Alerts stored after id ``after_id`` (oldest first, at most ``limit``), only those received before
         ``settled_before``: on PostgreSQL ids are handed out before commit, so a batch still committing may hold a
         smaller id than one already visible; reading a few seconds behind lets it land before the watermark
         passes it."""
         al = TelemetryAlert
-        query = (
-            select(al)
-            .where(al.id > after_id, al.received_at < settled_before)
-            .order_by(al.id)
-            .limit(limit)
-        )
+        query = select(al).where(al.id > after_id, al.received_at < settled_before).order_by(al.id).limit(limit)
         with self._read() as session:
             return [(r.id, _alert_record(r)) for r in session.scalars(query)]
 

@@ -438,3 +438,27 @@ class IncidentWatermark(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[_dt.datetime]
+
+
+class IncidentEscalation(Base):
+    """One ladder step an incident reached: a page to deliver (``pending`` until ``sent``; ``cancelled`` when the
+    incident was acknowledged or resolved first) or the recorded breach (``breach``). Unique per (incident, step):
+    two engines reaching the same step create it once."""
+
+    __tablename__ = "incident_escalations"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "step_index"),
+        Index("ix_incident_escalations_state_next_try_at", "state", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    client: Mapped[str] = mapped_column(String(100))
+    step_index: Mapped[int]
+    target: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[_dt.datetime]
+    attempts: Mapped[int]
+    next_try_at: Mapped[_dt.datetime]
+    sent_at: Mapped[_dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,4 +1,4 @@
-"""Incidents: the incidents themselves, their timelines, and detection's watermarks.
+"""Incidents: the incidents themselves, their timelines, detection's watermarks and the escalation steps (pages).
 
 Revision ID: 0005
 Revises: 0004
@@ -81,8 +81,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name="pk_incident_watermarks"),
     )
 
+    op.create_table(
+        "incident_escalations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("client", sa.String(100), nullable=False),
+        sa.Column("step_index", sa.Integer(), nullable=False),
+        sa.Column("target", sa.String(32), nullable=True),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], name="fk_incident_escalations_incident_id_incidents"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_incident_escalations"),
+        sa.UniqueConstraint("incident_id", "step_index", name="uq_incident_escalations_incident_id_step_index"),
+    )
+    op.create_index("ix_incident_escalations_state_next_try_at", "incident_escalations", ["state", "next_try_at"])
+
 
 def downgrade() -> None:
+    op.drop_table("incident_escalations")
     op.drop_table("incident_watermarks")
     op.drop_table("incident_steps")
     op.drop_table("incidents")
