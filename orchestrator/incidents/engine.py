@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +80,8 @@ def detect_pass(ledger: Ledger, now: _dt.datetime, options: DetectOptions | None
         "alerts": (alert_mark, alerts[-1][0] if alerts else alert_mark),
         "events": (event_mark, events[-1].seq if events else event_mark),
     }
+    if not specs and all(old == new for old, new in moves.values()):
+        return DetectionResult((), ())  # nothing new: no write (the engine ticks every few seconds)
     try:
         result = ledger.apply_detection(specs, moves, at=now, actor=opts.actor)
     except WatermarkMoved as exc:
@@ -135,33 +136,3 @@ def engine_for(ledger: Ledger, settings: Settings, *, clock: Clock = real_clock,
         clock=clock,
         detect_options=DetectOptions(inventories=settings.inventories, actor=actor),
     )
-
-
-class Loop:
-    """Runs ``tick`` every ``interval`` seconds in a daemon thread until :meth:`stop`; a failing pass is logged
-    and the next one runs (a database that is briefly away must not end the engine)."""
-
-    def __init__(self, tick: Callable[[], object], interval: float, name: str = "incidents") -> None:
-        self._tick = tick
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.passes = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Ask the loop to end and wait at most ``timeout`` s; False if a pass is still running then."""
-        self._stop.set()
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._tick()
-            except Exception:
-                log.exception("incidents: a pass failed; the next one runs in %.0f s", self._interval)
-            self.passes += 1
-            self._stop.wait(self._interval)

@@ -19,6 +19,7 @@ class Receiver:
     down: bool = False
     pages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     refused: int = 0
+    pings: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -51,6 +52,12 @@ def receiver() -> Iterator[Receiver]:
                 else:
                     state.pages.append((self.path, json.loads(body)))
             self.send_response(503 if state.down else 200)
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            with state.lock:
+                state.pings += 1
+            self.send_response(200)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
