@@ -3,8 +3,10 @@ the incidents to open or merge out. No clock of its own and no I/O: :mod:`.engin
 
 Dedup keys (unique per client among open incidents, see :mod:`orchestrator.ledger.incidents`):
 
-- ``attack:<rule>:<address>`` for alerts of a rule marked ``critical``: one attack, however many alerts and
-  hosts, is one incident while it is open; a new one after it is resolved;
+- ``attack:<rule>`` for alerts of a rule marked ``critical``: one attack, however many alerts, addresses and
+  hosts, is one incident while it is open (an agent raises one alert per address it bans, so a distributed
+  attack of 500 addresses is 500 alerts: keyed by address it would page 500 times); a new one after it is
+  resolved;
 - ``silent:<host>:<last heartbeat>`` (``once``): one incident per silence, opened once even if resolved while
   the host stays silent; the host reporting again and falling silent later is a new silence;
 - ``rollout_halted:<rollout>`` for a rollout that halted (``once``: the halt is one event);
@@ -83,9 +85,9 @@ def detect(
     for a in alerts:
         if a.severity != CRITICAL:
             continue
-        rule, ip = a.rule or "unknown-rule", a.ip or "unknown-address"
-        title = f"{rule} from {ip}"
-        add(a.client, f"attack:{rule}:{ip}", _Found("attack", CRITICAL, title, {a.host}, 1, False, {"rule": rule}))
+        rule = a.rule or "unknown-rule"
+        detail = {"rule": rule, "first_address": a.ip}
+        add(a.client, f"attack:{rule}", _Found("attack", CRITICAL, f"{rule} attack", {a.host}, 1, False, detail))
     for e in events:
         if e.client is None:
             continue

@@ -34,7 +34,7 @@ def ingest(collector: Collector, host: str, records: list[dict], per_batch: int 
 def test_500_alerts_of_one_attack_are_one_incident_and_a_new_one_after_resolve(collector: Collector) -> None:
     boot = boot_id()
     ingest(collector, "game1", attack("game1", boot, 0, 300))
-    ingest(collector, "game2", attack("game2", boot, 0, 200))
+    ingest(collector, "game2", attack("game2", boot, 0, 200, ip="203.0.113.9"))  # the same attack, elsewhere
     ingest(collector, "game1", [record("alert", "game1", boot, 900, severity="high")])  # not critical
     with Ledger.open(collector.db_url, collector.home, actor="test") as ledger:
         result = detect_pass(ledger, NOW, NO_SETTLE)

@@ -53,7 +53,7 @@ class Setup:
     def engine(self, ledger: Ledger | None = None, actor: str = "collector") -> Engine:
         return engine_for(ledger or self.ledger, self.settings, clock=self.clock, actor=actor)
 
-    def open(self, client: str, key: str = "attack:game-bruteforce:198.51.100.7") -> int:
+    def open(self, client: str, key: str = "attack:game-bruteforce") -> int:
         tier = {"acme": "enterprise", "globex": "essentials"}[client]
         spec = IncidentSpec(
             client=client,
@@ -61,7 +61,7 @@ class Setup:
             kind="attack",
             severity="critical",
             dedup_key=key,
-            title="game-bruteforce from 198.51.100.7",
+            title="game-bruteforce attack",
             hosts=("game1",),
             due_at=policy_for(tier).due_at(self.clock.now),
         )

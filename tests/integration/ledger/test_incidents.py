@@ -20,14 +20,14 @@ SENTRYCTL = str(Path(sys.executable).parent / "sentryctl")
 T0 = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
 
 
-def spec(key: str = "attack:ssh-bruteforce:198.51.100.7", n: int = 1, host: str = "game1") -> IncidentSpec:
+def spec(key: str = "attack:ssh-bruteforce", n: int = 1, host: str = "game1") -> IncidentSpec:
     return IncidentSpec(
         client="acme",
         tier="enterprise",
         kind="attack",
         severity="critical",
         dedup_key=key,
-        title="ssh-bruteforce from 198.51.100.7",
+        title="ssh-bruteforce attack",
         hosts=(host,),
         due_at=T0 + dt.timedelta(minutes=30),
         occurrences=n,

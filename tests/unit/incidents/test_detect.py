@@ -14,23 +14,27 @@ def attack(n: int, ip: str = "198.51.100.7", host: str = "game1", severity: str 
     return [AlertIn("acme", host, "game-bruteforce", ip, severity) for _ in range(n)]
 
 
-def test_500_alerts_of_one_attack_are_one_incident_across_hosts() -> None:
-    (spec,) = detect([*attack(300), *attack(200, host="game2")], [], [], TIERS, NOW)
+def test_500_alerts_of_one_attack_are_one_incident_across_hosts_and_addresses() -> None:
+    (spec,) = detect([*attack(300), *attack(200, host="game2", ip="203.0.113.9")], [], [], TIERS, NOW)
     assert (spec.kind, spec.dedup_key, spec.occurrences, spec.hosts) == (
         "attack",
-        "attack:game-bruteforce:198.51.100.7",
+        "attack:game-bruteforce",
         500,
         ("game1", "game2"),
     )
+    assert spec.title == "game-bruteforce attack" and spec.detail["first_address"] == "198.51.100.7"
     assert spec.severity == "critical" and not spec.once
     assert spec.due_at == NOW + dt.timedelta(minutes=30)  # enterprise target
 
 
-def test_only_critical_rules_open_incidents_and_each_address_is_its_own_attack() -> None:
-    specs = detect([*attack(5, severity="high"), *attack(2, ip="203.0.113.9"), *attack(1)], [], [], TIERS, NOW)
-    assert [(s.dedup_key, s.occurrences) for s in specs] == [
-        ("attack:game-bruteforce:198.51.100.7", 1),
-        ("attack:game-bruteforce:203.0.113.9", 2),
+def test_only_critical_rules_open_incidents_and_each_rule_and_client_is_its_own_attack() -> None:
+    other = [AlertIn("acme", "game1", "ssh-bruteforce", "192.0.2.1", "critical")]
+    elsewhere = [AlertIn("globex", "db1", "game-bruteforce", "192.0.2.1", "critical")]
+    specs = detect([*attack(5, severity="high"), *attack(2), *other, *elsewhere], [], [], TIERS, NOW)
+    assert [(s.client, s.dedup_key, s.occurrences) for s in specs] == [
+        ("acme", "attack:game-bruteforce", 2),
+        ("acme", "attack:ssh-bruteforce", 1),
+        ("globex", "attack:game-bruteforce", 1),
     ]
 
 
