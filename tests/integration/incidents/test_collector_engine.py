@@ -13,21 +13,16 @@ from pathlib import Path
 import pytest
 
 from orchestrator import vault
-from orchestrator.collector import config
 from orchestrator.collector.tokens import token_sha256
 from orchestrator.inventory import load
 from orchestrator.ledger import Ledger
 from orchestrator.settings import Settings
 
 from ..collector.conftest import Collector, boot_id, free_port, prepare, record
+from .conftest import set_config
 from .receiver import Receiver, receiver
 
 PAGE_WITHIN_S = 60
-
-
-def set_config(collector: Collector, **values: object) -> None:
-    conf = collector.home / "collector" / config.CONFIG_FILE
-    conf.write_text(json.dumps({**json.loads(conf.read_text()), **values}))
 
 
 @pytest.fixture

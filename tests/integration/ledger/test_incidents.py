@@ -102,13 +102,13 @@ def test_every_step_is_on_the_timeline_and_in_the_chain_with_who_and_when(acme: 
 
 def test_a_moved_watermark_rolls_the_whole_pass_back(acme: Ledger) -> None:
     acme.apply_detection([spec()], {"alerts": (0, 10)}, at=T0)
-    assert acme.incident_watermarks() == {"alerts": 10}
+    assert acme.incident_watermarks() == {"alerts": 10, "events": 0}
     with pytest.raises(WatermarkMoved):
         acme.apply_detection([spec(key="other")], {"alerts": (0, 12)}, at=T0)
     assert [i.dedup_key for i in acme.incidents()] == [spec().dedup_key]
     assert acme.incidents()[0].occurrences == 1
     acme.apply_detection([], {"alerts": (10, 12)}, at=T0)
-    assert acme.incident_watermarks() == {"alerts": 12}
+    assert acme.incident_watermarks() == {"alerts": 12, "events": 0}
 
 
 def test_compliance_per_client_per_month(acme: Ledger) -> None:
@@ -169,3 +169,36 @@ def test_cli_lists_shows_acks_and_resolves_and_refuses_with_one_line(acme: Ledge
     )
     assert (report["total"], report["within"], report["ratio"]) == (1, 1, 1.0)
     sentryctl(ledger_url, home, "incidents", "compliance", "-c", "acme", "--month", "2026-13", expect=2)
+
+
+def test_an_upgraded_ledger_does_not_turn_its_past_into_incidents(ledger_url: str, home: Path) -> None:
+    from orchestrator.incidents.engine import detect_pass
+    from orchestrator.ledger import engine as ledger_engine
+    from orchestrator.ledger.urls import resolve_url
+
+    from .test_migration_0002 import migrate_to
+
+    def halt(ledger: Ledger, uid: str) -> None:
+        ledger.create_rollout(
+            uid, release_version="1.5.0", track="hotfix", plan={}, clients=["acme"],
+            hosts=[("acme", "web1", 0, "pending", "1.5.0", None)],
+        )  # fmt: skip
+        for state in ("running", "halted"):
+            ledger.set_rollout_state(uid, state)
+
+    migrate_to(ledger_url, home, "0004")
+    resolved = resolve_url(ledger_url, home)
+    old = Ledger(ledger_engine.create(resolved), resolved, "old@ci")  # not opened: opening would upgrade it
+    try:
+        old.add_client("acme", "enterprise", {})
+        halt(old, "ro-1")  # history written by 0004's sentryctl
+        past = old.events()[-1].seq
+    finally:
+        old.close()
+    with Ledger.open(ledger_url, home, actor="tester@ci") as ledger:
+        assert ledger.incident_watermarks() == {"events": past, "alerts": 0}
+        detect_pass(ledger, T0)
+        assert ledger.incidents() == []
+        halt(ledger, "ro-2")
+        detect_pass(ledger, T0)
+        assert [i.title for i in ledger.incidents()] == ["rollout ro-2 halted"]

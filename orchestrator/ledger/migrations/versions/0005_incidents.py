@@ -7,10 +7,14 @@ Create Date: 2026-12-07
 Written by hand like the others. Only new tables. The dedup key is unique per client among unresolved incidents
 (a partial unique index, as the live-name indexes of clients and hosts): two collector processes detecting the
 same problem open one incident, and a resolved incident frees its key for the next occurrence.
+
+Detection's watermarks start at the ledger's present (the newest event and alert): an upgraded ledger does not
+turn the rollouts that halted and the audits that drifted before it into incidents now.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -101,6 +105,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("incident_id", "step_index", name="uq_incident_escalations_incident_id_step_index"),
     )
     op.create_index("ix_incident_escalations_state_next_try_at", "incident_escalations", ["state", "next_try_at"])
+
+    conn = op.get_bind()
+    now = _dt.datetime.now(_dt.UTC)
+    # As the ledger's UTCDateTime stores it: naive UTC on SQLite, aware on PostgreSQL.
+    stamp = now.replace(tzinfo=None) if conn.dialect.name == "sqlite" else now
+    tops = {
+        "events": sa.text("SELECT COALESCE(MAX(seq), 0) FROM events"),
+        "alerts": sa.text("SELECT COALESCE(MAX(id), 0) FROM telemetry_alerts"),
+    }
+    for name, query in tops.items():
+        top = conn.execute(query).scalar_one()
+        conn.execute(
+            sa.text("INSERT INTO incident_watermarks (name, value, updated_at) VALUES (:name, :value, :at)"),
+            {"name": name, "value": int(top), "at": stamp},
+        )
 
 
 def downgrade() -> None:
