@@ -98,6 +98,9 @@ class EscalationsMixin(LedgerMixin):
             .order_by(IncidentEscalation.next_try_at, IncidentEscalation.id)
             .limit(limit)
         )
+        with self._read() as session:
+            if session.execute(query.with_only_columns(IncidentEscalation.id)).first() is None:
+                return []  # nothing due: no write (the engine asks every few seconds)
         with self._write(actor) as tx:
             for page, incident in tx.session.execute(query).all():
                 if incident.state != "open":
