@@ -73,6 +73,7 @@ class Setup:
             "SENTRY_HOME": str(self.settings.home),
             "SENTRY_INVENTORIES": str(self.settings.inventories),
             "SENTRY_DB_URL": str(self.settings.db_url),
+            "COLUMNS": "250",  # wide: table cells are not cut
         }
         done = subprocess.run([SENTRYCTL, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr
