@@ -270,7 +270,7 @@ def _load_meta(meta_file: Path, client: str) -> dict[str, Any]:
         )
     raw = _read_yaml(meta_file)
     model: schema.ClientFileModel = schema.parse_shape(
-        schema.ClientFileModel, meta_file, raw, "client.yml holds client, tier, window, support_hours, contacts"
+        schema.ClientFileModel, meta_file, raw, "client.yml holds client, tier, window, support_hours, contacts, paging"
     )
     if model.client != client:
         raise InventoryError(
@@ -287,5 +287,9 @@ def _load_meta(meta_file: Path, client: str) -> dict[str, Any]:
             schema.validate_contact(contact)
         except InventoryError as exc:
             raise InventoryError(f"{meta_file}: contacts: {exc.message}", hint=exc.hint) from None
+    try:
+        schema.validate_paging(model.paging or {})
+    except InventoryError as exc:
+        raise InventoryError(f"{meta_file}: {exc.message}", hint=exc.hint) from None
     # Keys the file leaves out stay out: the ledger records what the file says.
     return {k: v for k, v in raw.items()} if isinstance(raw, Mapping) else {}

@@ -225,6 +225,23 @@ class ClientFileModel(_Strict):
     support_hours: str | None = None
     contacts: list[str] | None = None
     lab: bool = False
+    paging: dict[str, str] | None = None
+
+
+PAGE_TARGETS = ("primary", "second_line")
+PAGING_SECRETS = ("paging_primary", "paging_second_line")
+
+
+def validate_paging(value: Mapping[str, str]) -> None:
+    """client.yml ``paging``: ladder target -> vault secret name; both from known lists, so a typo is refused when
+    the inventory loads, not when a page is due at night."""
+    for target, secret in value.items():
+        if target not in PAGE_TARGETS:
+            raise InventoryError(f"paging: {target!r} is not a paging target", hint=f"use {', '.join(PAGE_TARGETS)}")
+        if secret not in PAGING_SECRETS:
+            raise InventoryError(
+                f"paging: {target}: {secret!r} is not a paging secret", hint=f"use {', '.join(PAGING_SECRETS)}"
+            )
 
 
 _FIXES = {

@@ -24,7 +24,12 @@ from .settings import Settings
 
 SECRETS_FILE = "secrets.vault.yml"
 # Secret name -> the stack variable that carries it.
-KNOWN: dict[str, str] = {"collector_token": "sentry_agent_collector_token"}
+KNOWN: dict[str, str] = {
+    "collector_token": "sentry_agent_collector_token",
+    # Apprise URLs the collector pages (orchestrator/incidents/targets.py); no role uses them.
+    "paging_primary": "sentry_paging_primary",
+    "paging_second_line": "sentry_paging_second_line",
+}
 VALUE_RE = re.compile(r"[\x21-\x7e]{8,4096}")  # printable, no spaces: tokens, not prose (full match)
 # Ansible renders Jinja in extra-vars values on the controller, where lookup('pipe', ...) runs a command.
 TEMPLATE_MARKERS = ("{{", "{%", "{#")

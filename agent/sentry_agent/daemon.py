@@ -12,7 +12,8 @@ Spool records written here:
 
 - ``alert``: ``time`` (RFC 3339 UTC), ``client``, ``tier``, ``host``, ``version``, ``rules_version``,
   ``rule``, ``source``, ``ip``, ``count``, ``threshold``, ``window_seconds``, ``ban_seconds``, ``action``
-  (``banned`` | ``recorded`` | ``suppressed`` | ``failed``) and ``error`` when the ban failed.
+  (``banned`` | ``recorded`` | ``suppressed`` | ``failed``), ``severity`` (the rule's) and ``error`` when the ban
+  failed.
 - ``heartbeat``: ``time``, ``event`` (``start`` | ``interval`` | ``stop``; a missing ``stop`` means the agent
   died), ``client``, ``tier``, ``host``, ``version``, ``rules_version``, ``rules_digest`` (sha256 of the
   active rules file), ``status``, ``uptime_seconds``, ``interval_seconds``, ``last_error``, ``spool_records``
@@ -329,6 +330,7 @@ class Agent:
             window_seconds=rule.window_seconds,
             ban_seconds=rule.ban_seconds,
             action=result.outcome.value,
+            severity=rule.severity,
         )
         if result.error is not None:
             record["error"] = result.error

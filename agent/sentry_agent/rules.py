@@ -6,7 +6,7 @@ Format::
      "rules": [{"id": "game-bruteforce", "source": "game",
                 "pattern": "LOGIN FAILED user=\\\\S+ ip=(?P<ip>[0-9a-fA-F:.]+)\\\\s*$",
                 "threshold": 5, "window_seconds": 60, "ban_seconds": 600,
-                "description": "optional free text"}]}
+                "description": "optional free text", "severity": "critical"}]}
 
 ``pattern`` is a Python regular expression searched in each line of the named source; it must define a named
 group ``ip``. ``threshold`` matches from one address within ``window_seconds`` ban it for ``ban_seconds``.
@@ -15,6 +15,8 @@ the address the service writes, so the shipped rules take the address that ends 
 name such as ``x ip=1.2.3.4`` cannot make the agent ban an address that never sent anything.
 The config's ``rule_overrides`` may replace the three numbers per rule (tiers tune detection this way); an
 override naming a rule that does not exist is an error, so a typo cannot silently disable tuning.
+``severity`` (optional: ``low``, ``medium`` the default, ``high``, ``critical``) is carried in each alert of the
+rule; the collector opens an incident (and pages) for a ``critical`` one.
 
 Fault-injection hook: a top-level ``"self_test": "fail"`` makes an otherwise valid release start normally
 but report itself broken: ``/healthz`` answers HTTP 503 with ``"status": "failing"``. Release tests use it to
@@ -36,7 +38,8 @@ from .config import RuleOverride, Source
 __all__ = ["Rule", "RuleSet", "RulesError", "load_rules", "parse_rules"]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-_RULE_KEYS = ("id", "source", "pattern", "threshold", "window_seconds", "ban_seconds", "description")
+_RULE_KEYS = ("id", "source", "pattern", "threshold", "window_seconds", "ban_seconds", "description", "severity")
+SEVERITIES = ("low", "medium", "high", "critical")
 _TOP_KEYS = ("version", "rules", "self_test", "description")
 _LIMITS = {"threshold": 1_000_000, "window_seconds": 7 * 86400, "ban_seconds": 365 * 86400}
 
@@ -53,6 +56,7 @@ class Rule:
     threshold: int
     window_seconds: int
     ban_seconds: int
+    severity: str = "medium"
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,10 @@ def _parse_rule(index: int, raw: object) -> Rule:
     if "ip" not in pattern.groupindex:
         raise RulesError(f"{where}: pattern: must define a named group (?P<ip>...)")
     numbers = {key: _positive_int(where, key, raw.get(key)) for key in _LIMITS}
-    return Rule(id=rule_id, source=source, pattern=pattern, **numbers)
+    severity = raw.get("severity", "medium")
+    if severity not in SEVERITIES:
+        raise RulesError(f"{where}: severity: must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    return Rule(id=rule_id, source=source, pattern=pattern, severity=severity, **numbers)
 
 
 def _positive_int(where: str, key: str, value: Any) -> int:
@@ -160,4 +167,4 @@ def _apply_override(rule: Rule, override: RuleOverride | None) -> Rule:
     for key, value in values.items():
         if value > _LIMITS[key]:
             raise RulesError(f"rule_overrides.{rule.id}.{key}: must be at most {_LIMITS[key]}, got {value}")
-    return Rule(id=rule.id, source=rule.source, pattern=rule.pattern, **values)
+    return Rule(id=rule.id, source=rule.source, pattern=rule.pattern, severity=rule.severity, **values)

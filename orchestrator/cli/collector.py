@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,10 @@ from ..errors import ConfigError
 from .context import AppContext, pass_app
 from .fleet import duration
 from .options import client_option, json_option
+
+if TYPE_CHECKING:
+    from ..collector.worker import Worker
+    from ..ledger import Ledger
 
 
 def _listen(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -65,7 +70,24 @@ def serve(app: AppContext, listen: str | None) -> None:
 
     settings = config.load(app.settings, listen=listen)
     app.stage(f"collector listening on https://{settings.listen_host}:{settings.listen_port}")
-    server.serve(settings)
+    server.serve(settings, workers=lambda ledger: collector_workers(app, settings, ledger))
+
+
+def collector_workers(app: AppContext, settings: config.CollectorSettings, ledger: Ledger) -> list[Worker]:
+    """The incident engine (detect, escalate, page) and the dead-man heartbeat, as collector.json sets them."""
+    from functools import partial
+
+    from ..collector import deadman
+    from ..collector.worker import Loop
+    from ..incidents.engine import engine_for
+
+    workers: list[Worker] = []
+    if settings.incidents_tick_seconds > 0:
+        engine = engine_for(ledger, app.settings)
+        workers.append(Loop("incidents", engine.tick, settings.incidents_tick_seconds))
+    if settings.deadman_url:
+        workers.append(Loop("deadman", partial(deadman.beat, settings.deadman_url), settings.deadman_interval_seconds))
+    return workers
 
 
 @collector.group()

@@ -12,6 +12,7 @@ from . import (
     exec_,
     fleet,
     hosts,
+    incidents,
     lab,
     ledger,
     preflight,
@@ -36,6 +37,7 @@ BUILT: list[click.Command] = [
     demo.demo,
     collector.collector,
     fleet.fleet,
+    incidents.incidents,
 ]
 
 

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -54,6 +55,11 @@ class CollectorSettings:
     handshake_timeout_seconds: float = 10.0
     request_timeout_seconds: float = 10.0
     limit_concurrency: int = 256
+    # The incident engine's pass interval (0: the collector opens and pages no incidents), and the dead-man
+    # heartbeat (see deadman.py): a URL pinged every deadman_interval_seconds, None for none.
+    incidents_tick_seconds: float = 5.0
+    deadman_url: str | None = None
+    deadman_interval_seconds: float = 60.0
 
 
 def collector_dir(settings: Settings) -> Path:
@@ -164,4 +170,23 @@ def load(settings: Settings, *, listen: str | None = None) -> CollectorSettings:
         # Optional in collector.json: the bounds on silent peers (tests shorten them).
         handshake_timeout_seconds=float(data.get("handshake_timeout_seconds", 10.0)),
         request_timeout_seconds=float(data.get("request_timeout_seconds", 10.0)),
+        incidents_tick_seconds=_seconds(data, "incidents_tick_seconds", 5.0, conf, zero=True),
+        deadman_url=_deadman_url(data.get("deadman_url"), conf),
+        deadman_interval_seconds=_seconds(data, "deadman_interval_seconds", 60.0, conf),
     )
+
+
+def _seconds(data: dict[str, Any], key: str, default: float, conf: Path, *, zero: bool = False) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 if zero else 0.1) <= value <= 3600:
+        raise ConfigError(f"{conf}: {key} must be a number of seconds up to 3600", hint=f"e.g. {default:g}")
+    return float(value)
+
+
+def _deadman_url(value: Any, conf: Path) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or "://" not in value or any(c.isspace() for c in value):
+        # The value may hold a token: the message never shows it.
+        raise ConfigError(f"{conf}: deadman_url must be a URL (http(s):// or an Apprise URL)")
+    return value

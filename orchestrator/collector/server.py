@@ -17,6 +17,7 @@ import asyncio
 import logging
 import math
 import ssl
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -25,6 +26,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ..ledger import Ledger
 from .app import create_app
 from .config import CollectorSettings
+from .worker import Worker
+
+STOP_WORKERS_S = 15.0
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +97,14 @@ def uvicorn_config(settings: CollectorSettings, app: Any) -> uvicorn.Config:
     )
 
 
-def serve(settings: CollectorSettings) -> None:
-    """Run until SIGINT/SIGTERM. Refuses to start without TLS (the settings always carry key and certificate)."""
+def serve(settings: CollectorSettings, workers: Callable[[Ledger], Sequence[Worker]] | None = None) -> None:
+    """Run until SIGINT/SIGTERM. Refuses to start without TLS (the settings always carry key and certificate).
+    ``workers`` (given the collector's ledger) run beside the server: started before it, stopped after it, each
+    stop bounded (a worker stuck in a pass is a daemon thread and ends with the process)."""
     if not (settings.key_file.is_file() and settings.cert_file.is_file()):
         raise RuntimeError("the collector serves TLS only")
     ledger = Ledger.open(settings.db_url, settings.home, actor="collector")
+    started: list[Worker] = []
     try:
         server = uvicorn.Server(uvicorn_config(settings, create_app(settings, ledger)))
 
@@ -106,7 +113,13 @@ def serve(settings: CollectorSettings) -> None:
             loop.handshake_timeout = settings.handshake_timeout_seconds
             return loop
 
+        for worker in workers(ledger) if workers else ():
+            worker.start()
+            started.append(worker)
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(server.serve())
     finally:
+        for worker in started:
+            if not worker.stop(STOP_WORKERS_S):
+                log.warning("%s did not stop within %.0f s", worker.name, STOP_WORKERS_S)
         ledger.close()

@@ -368,3 +368,97 @@ class TelemetryHeartbeat(Base):
     quarantined: Mapped[int | None]
     bans_active: Mapped[int | None]
     raw: Mapped[dict[str, Any]]
+
+
+OPEN_INCIDENT = text("resolved_at IS NULL")
+
+
+class Incident(Base):
+    """One problem that needs a person: opened by detection, acknowledged and resolved by people.
+
+    ``dedup_key`` is unique among the client's unresolved incidents (a partial unique index): while one is open,
+    every further occurrence is merged into it (``occurrences``, ``last_seen_at``), across collector processes too;
+    after it is resolved the same key opens a new incident. ``due_at`` is the response deadline fixed at opening
+    (the tier's target, counted from the next opening of its support hours)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index(
+            "uq_incidents_client_dedup_key_open",
+            "client",
+            "dedup_key",
+            unique=True,
+            sqlite_where=OPEN_INCIDENT,
+            postgresql_where=OPEN_INCIDENT,
+        ),
+        Index("ix_incidents_client_opened_at", "client", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(100))
+    tier: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(Text)
+    hosts: Mapped[list[str]] = mapped_column(JSONList())
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    opened_at: Mapped[_dt.datetime]
+    opened_by: Mapped[str] = mapped_column(String(255))
+    last_seen_at: Mapped[_dt.datetime]
+    occurrences: Mapped[int] = mapped_column(BigInteger)
+    due_at: Mapped[_dt.datetime]
+    acked_at: Mapped[_dt.datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[_dt.datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    resolve_note: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]]
+
+
+class IncidentStep(Base):
+    """One step of an incident's timeline (opened, merged, paged, escalated, acked, resolved, breach)."""
+
+    __tablename__ = "incident_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[_dt.datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    step: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]]
+
+
+class IncidentWatermark(Base):
+    """How far detection has read a source (the last alert id, the last event seq): kept in the database so the
+    collector stays stateless and a second collector process continues where the first stopped."""
+
+    __tablename__ = "incident_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[_dt.datetime]
+
+
+class IncidentEscalation(Base):
+    """One ladder step an incident reached: a page to deliver (``pending`` until ``sent``; ``cancelled`` when the
+    incident was acknowledged or resolved first) or the recorded breach (``breach``). Unique per (incident, step):
+    two engines reaching the same step create it once."""
+
+    __tablename__ = "incident_escalations"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "step_index"),
+        Index("ix_incident_escalations_state_next_try_at", "state", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    client: Mapped[str] = mapped_column(String(100))
+    step_index: Mapped[int]
+    target: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[_dt.datetime]
+    attempts: Mapped[int]
+    next_try_at: Mapped[_dt.datetime]
+    sent_at: Mapped[_dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -5,7 +5,8 @@ the events that describe it and the chain head they extend are decided by one wr
 any point rolls all of it back: a crash never leaves state without its event or an event without its state.
 ORM objects never leave the API (this module and the mixins it is made of, one module per subject: :mod:`.clients`,
 :mod:`.hosts`, :mod:`.runs`, :mod:`.host_releases`, :mod:`.events`, :mod:`.rollouts`, :mod:`.locks`,
-:mod:`.trainings`, :mod:`.audits`, :mod:`.telemetry`); callers get the frozen records of :mod:`.records`.
+:mod:`.trainings`, :mod:`.audits`, :mod:`.telemetry`, :mod:`.incidents`, :mod:`.escalations`); callers get the
+frozen records of :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from .base import utcnow as _utcnow
 from .chain import GENESIS_HASH, canonical_json, event_hash, utc_stamp
 from .clients import ClientsMixin
 from .errors import LedgerError
+from .escalations import EscalationsMixin
 from .events import EventsMixin
 from .host_releases import HostReleasesMixin
 from .hosts import HostsMixin
+from .incidents import IncidentsMixin
 from .locks import RolloutLocksMixin
 from .models import Event
 from .rollouts import RolloutsMixin
@@ -105,12 +108,14 @@ class Ledger(
     TrainingMixin,
     AuditsMixin,
     TelemetryMixin,
+    IncidentsMixin,
+    EscalationsMixin,
 ):
     """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`.
 
     The engine and its transactions are here; each subject is a mixin of its own module (clients, hosts, runs,
-    host releases, events, rollouts, rollout locks, training, audits, telemetry), and they all write through the
-    same ``_write``."""
+    host releases, events, rollouts, rollout locks, training, audits, telemetry, incidents, escalations), and they
+    all write through the same ``_write``."""
 
     def __init__(self, engine: Engine, url: URL, actor: str) -> None:
         self._engine = engine

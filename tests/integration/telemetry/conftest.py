@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,13 @@ class Telemetry:
 
 @pytest.fixture(scope="package")
 def telemetry(provisioned: Provisioned) -> Iterator[Telemetry]:
+    with running_telemetry(provisioned) as tel:
+        yield tel
+
+
+@contextmanager
+def running_telemetry(provisioned: Provisioned) -> Iterator[Telemetry]:
+    """The provisioned client's agents wired to a collector on its lab's bridge address, the collector running."""
     env = provisioned.env
     state = env.lab.state()
     assert state is not None

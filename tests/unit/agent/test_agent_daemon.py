@@ -112,7 +112,7 @@ def test_threshold_bans_once_and_spools_one_alert(agent: Agent, recorder: Record
     assert len(recorder.calls) == 1
 
     (alert,) = records(agent, "alert")
-    assert alert["action"] == "banned"
+    assert (alert["action"], alert["severity"]) == ("banned", "medium")
     keys = ("rule", "source", "ip", "count", "threshold", "window_seconds", "ban_seconds")
     assert {k: alert[k] for k in keys} == {
         "rule": "game-bruteforce",

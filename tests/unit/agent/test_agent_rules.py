@@ -78,6 +78,7 @@ def test_parses_fields_and_compiles_pattern() -> None:
         (rule_dict(source=""), "rule r1: source: must be a non-empty string"),
         (rule_dict(tresholds=3), "rule r1: tresholds: unknown key"),
         (rule_dict(id="has space"), "rules[0].id: must match"),
+        (rule_dict(severity="urgent"), "rule r1: severity: must be one of low, medium, high, critical"),
     ],
 )
 def test_rule_validation_errors_name_rule_and_key(rule: dict[str, Any], message: str) -> None:
@@ -143,3 +144,8 @@ def test_load_rules_file_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps(doc()), encoding="utf-8")
     assert load_rules(good).rules[0].id == "r1"
+
+
+def test_severity_is_optional_medium_by_default_and_survives_overrides() -> None:
+    rules = parse_rules(doc(rule_dict(), rule_dict(id="r2", severity="critical")), {"r2": RuleOverride(threshold=2)})
+    assert [(r.id, r.severity, r.threshold) for r in rules.rules] == [("r1", "medium", 5), ("r2", "critical", 2)]
