@@ -17,6 +17,7 @@ from . import (
     preflight,
     provision,
     release,
+    report,
     rollout,
     training,
 )
@@ -33,6 +34,7 @@ BUILT: list[click.Command] = [
     exec_.exec_,
     ledger.ledger,
     audit.audit,
+    report.report,
     demo.demo,
     collector.collector,
     fleet.fleet,
