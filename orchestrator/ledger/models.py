@@ -368,3 +368,17 @@ class TelemetryHeartbeat(Base):
     quarantined: Mapped[int | None]
     bans_active: Mapped[int | None]
     raw: Mapped[dict[str, Any]]
+
+
+class PortalToken(Base):
+    """A read-only customer portal token of one client, by its sha256 only: the token is shown once, when made.
+    A client may hold several (one per person); revoked rows stay for history."""
+
+    __tablename__ = "portal_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(100), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[_dt.datetime]
+    revoked_at: Mapped[_dt.datetime | None]

@@ -5,8 +5,8 @@ the events that describe it and the chain head they extend are decided by one wr
 any point rolls all of it back: a crash never leaves state without its event or an event without its state.
 ORM objects never leave the API (this module and the mixins it is made of, one module per subject: :mod:`.clients`,
 :mod:`.hosts`, :mod:`.runs`, :mod:`.host_releases`, :mod:`.events`, :mod:`.rollouts`, :mod:`.locks`,
-:mod:`.trainings`, :mod:`.audits`, :mod:`.telemetry`, :mod:`.analytics`); callers get the frozen records of
-:mod:`.records`.
+:mod:`.trainings`, :mod:`.audits`, :mod:`.telemetry`, :mod:`.analytics`, :mod:`.portal`); callers get the frozen
+records of :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from .host_releases import HostReleasesMixin
 from .hosts import HostsMixin
 from .locks import RolloutLocksMixin
 from .models import Event
+from .portal import PortalMixin
 from .rollouts import RolloutsMixin
 from .runs import RunsMixin
 from .telemetry import TelemetryMixin
@@ -108,6 +109,7 @@ class Ledger(
     AuditsMixin,
     TelemetryMixin,
     AnalyticsMixin,
+    PortalMixin,
 ):
     """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`.
 

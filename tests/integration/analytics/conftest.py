@@ -46,20 +46,53 @@ class Feed:
         assert isinstance(parsed, IncomingRecord), parsed
         return parsed
 
-    def alert(self, when: dt.datetime, ip: str, *, rule: str = "ssh-bruteforce", severity: str = "high",
-              action: str = "banned", ban_seconds: int = 3600, count: int = 5) -> None:  # fmt: skip
-        rec = self._record("alert", when, rule=rule, source="auth", ip=ip, count=count, action=action,
-                           severity=severity, ban_seconds=ban_seconds, window_seconds=60)  # fmt: skip
+    def alert(
+        self,
+        when: dt.datetime,
+        ip: str,
+        *,
+        rule: str = "ssh-bruteforce",
+        severity: str = "high",
+        action: str = "banned",
+        ban_seconds: int = 3600,
+        count: int = 5,
+    ) -> None:
+        rec = self._record(
+            "alert",
+            when,
+            rule=rule,
+            source="auth",
+            ip=ip,
+            count=count,
+            action=action,
+            severity=severity,
+            ban_seconds=ban_seconds,
+            window_seconds=60,
+        )
         self.ledger.store_batch(self.client, self.host, [rec], when + dt.timedelta(seconds=1))
 
-    def heartbeats(self, start: dt.datetime, n: int, interval: int, firewall: list[tuple[int, int]] | None = None,
-                   bans_active: int = 0) -> None:  # fmt: skip
+    def heartbeats(
+        self,
+        start: dt.datetime,
+        n: int,
+        interval: int,
+        firewall: list[tuple[int, int]] | None = None,
+        bans_active: int = 0,
+    ) -> None:
         """``n`` heartbeats ``interval`` seconds apart; ``firewall`` gives (packets, bytes) of one counter each."""
         records = []
         for i in range(n):
             fw = None if firewall is None else {"banned_v4": {"packets": firewall[i][0], "bytes": firewall[i][1]}}
-            records.append(self._record("heartbeat", start + dt.timedelta(seconds=i * interval), event="interval",
-                                        interval_seconds=interval, bans_active=bans_active, firewall=fw))  # fmt: skip
+            records.append(
+                self._record(
+                    "heartbeat",
+                    start + dt.timedelta(seconds=i * interval),
+                    event="interval",
+                    interval_seconds=interval,
+                    bans_active=bans_active,
+                    firewall=fw,
+                )
+            )
         for i, rec in enumerate(records):
             self.ledger.store_batch(self.client, self.host, [rec], start + dt.timedelta(seconds=i * interval))
 

@@ -57,8 +57,10 @@ def test_report_is_signed_self_contained_and_complete(analytics_ledger: Ledger, 
     figures = json.loads((out / "figures.json").read_text())
     assert figures["top_sources"][0]["ip"] == ATTACKER and figures["inputs"]["telemetry_alerts"] == 5
     names = sorted(p.name for p in (out / "csv").iterdir())
-    assert names == sorted(f"{n}.csv" for n in ("alerts", "top_sources", "bans", "dropped", "uptime", "releases",
-                                                "rollouts", "drift", "time_to_ban"))  # fmt: skip
+    assert names == sorted(
+        f"{n}.csv"
+        for n in ("alerts", "top_sources", "bans", "dropped", "uptime", "releases", "rollouts", "drift", "time_to_ban")
+    )
     rows = list(csv.DictReader((out / "csv" / "dropped.csv").open()))
     assert sum(int(r["packets"]) for r in rows) == 120
     manifest = json.loads((out / "MANIFEST.json").read_text())
@@ -87,7 +89,7 @@ def test_tampered_report_fails_verification(analytics_ledger: Ledger, home: Path
         ("2099-01", "in the future"),
         ("last month", "neither a month"),
         ("2020-01-01..2026-11-30", "at most 366"),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_period_exits_2_with_one_line(analytics_ledger: Ledger, home: Path, period: str, why: str) -> None:
     done = run(analytics_ledger, home, "report", "-c", "acme", "-p", period, expect=2)
