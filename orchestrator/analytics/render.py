@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import jinja2
@@ -24,7 +25,9 @@ class PortalView:
     host: str | None
 
 
+@cache
 def _env() -> jinja2.Environment:
+    """One environment per process: templates compile once (the portal renders a page per request)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(project_root() / "templates"),
         undefined=jinja2.StrictUndefined,

@@ -3,7 +3,7 @@
 Every query is scoped to one client (and optionally one host) and one ``received_at`` range, so it runs on the
 (client, received_at) and (client, host, received_at) indexes of the record tables, and aggregates in SQL: the
 rows never travel to Python, however long the range. The few expressions the two databases spell differently
-(a UTC day, a number inside the JSON record, the sum of the firewall's counters) are chosen per dialect here.
+(a UTC day, a number inside the JSON record) are chosen per dialect here.
 """
 
 # The SQL below is put together from fragments chosen in this module (per dialect) and column names; every value
@@ -114,20 +114,6 @@ def _json_int(dialect: str, key: str) -> str:
     return f"(CAST(raw AS jsonb)->>'{key}')::bigint"
 
 
-def _firewall_sum(dialect: str, field: str) -> tuple[str, str]:
-    """The sum of one field over the heartbeat's firewall counters, and the condition that it has any."""
-    if dialect == "sqlite":
-        return (
-            f"(SELECT total(json_extract(j.value, '$.{field}')) FROM json_each(raw, '$.firewall') AS j)",
-            "json_type(raw, '$.firewall') = 'object'",
-        )
-    return (
-        f"(SELECT coalesce(sum((j.value->>'{field}')::bigint), 0)"
-        " FROM jsonb_each(CAST(raw AS jsonb)->'firewall') AS j)",
-        "jsonb_typeof(CAST(raw AS jsonb)->'firewall') = 'object'",
-    )
-
-
 def _times(**values: _dt.datetime) -> list[Any]:
     return [bindparam(name, value, type_=UTCDateTime()) for name, value in values.items()]
 
@@ -227,17 +213,15 @@ class AnalyticsMixin(LedgerMixin):
         counts its first value whole (its firewall was loaded since)."""
         with self._read() as session:
             dialect = session.bind.dialect.name  # type: ignore[union-attr]
-            packets, has_firewall = _firewall_sum(dialect, "packets")
-            octets, _ = _firewall_sum(dialect, "bytes")
             day = _day(dialect, "received_at")
             host_filter = " AND host = :host" if host is not None else ""
             rows = self._run(
                 session,
                 f"""
                 WITH hb AS (
-                    SELECT host, received_at, id, {packets} AS p, {octets} AS b FROM telemetry_heartbeats
+                    SELECT host, received_at, id, fw_packets AS p, fw_bytes AS b FROM telemetry_heartbeats
                     WHERE client = :client AND received_at >= :lookback AND received_at < :end{host_filter}
-                      AND {has_firewall}
+                      AND fw_packets IS NOT NULL
                 ), d AS (
                     SELECT host, received_at, p, b,
                            lag(p) OVER (PARTITION BY host ORDER BY received_at, id) AS pp,

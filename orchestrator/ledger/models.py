@@ -367,6 +367,10 @@ class TelemetryHeartbeat(Base):
     dropped_heartbeats: Mapped[int | None]
     quarantined: Mapped[int | None]
     bans_active: Mapped[int | None]
+    # The sums of the firewall's drop counters the heartbeat reported (``firewall``), so that analytics adds
+    # them up in SQL without reading the JSON of every heartbeat (migration 0005).
+    fw_packets: Mapped[int | None] = mapped_column(BigInteger)
+    fw_bytes: Mapped[int | None] = mapped_column(BigInteger)
     raw: Mapped[dict[str, Any]]
 
 

@@ -3,7 +3,8 @@
 ``GET /portal/login`` and ``POST /portal/login`` sign in with a portal token (a form; the answer sets the cookie,
 see :mod:`..portal_auth`), ``POST /portal/logout`` signs out, ``GET /portal`` is the dashboard (the report's page
 with a filter form) and ``GET /portal/figures.json`` the same figures as JSON, both filtered by ``period`` (as
-``sentryctl report`` takes it; default: this month so far) and ``host`` (one of the client's hosts).
+``sentryctl report`` takes it; default: this month so far) and ``host`` (one of the client's hosts); figures are
+at most a minute old (:mod:`..figure_cache`).
 
 Every data route declares :func:`~..portal_auth.portal_client` and reads figures for the client it returns. A host
 that is not the client's gets the same 404 whether it exists elsewhere or not: nothing tells a host of another
@@ -24,6 +25,7 @@ from ...analytics import AnalyticsError, Figures, PeriodError, figures, parse_pe
 from ...analytics.render import PortalView, figures_html, login_html
 from ...ledger import Ledger
 from ..deps import get_ledger, public
+from ..figure_cache import TTLCache
 from ..portal_auth import COOKIE, COOKIE_MAX_AGE, TOKEN_RE, address, check_token, limits, portal_client
 
 router = APIRouter(prefix="/portal", tags=["portal"])
@@ -42,12 +44,20 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=HEADERS)
 
 
-def _filters(ledger: Ledger, client: str, period: str | None, host: str | None) -> Figures:
-    """Figures of ``client`` for the request's filters; PeriodError (400) or 404 for a host not the client's."""
+def _cache(request: Request) -> TTLCache[Figures]:
+    found: TTLCache[Figures] | None = getattr(request.app.state, "portal_figures", None)
+    if found is None:
+        found = request.app.state.portal_figures = TTLCache()
+    return found
+
+
+def _filters(cache: TTLCache[Figures], ledger: Ledger, client: str, period: str | None, host: str | None) -> Figures:
+    """Figures of ``client`` for the request's filters, at most a minute old (:mod:`..figure_cache`);
+    PeriodError (400) or 404 for a host not the client's."""
     label = period or _dt.datetime.now(_dt.UTC).strftime("%Y-%m")
     parsed = parse_period(label)
     try:
-        return figures(ledger, client, parsed, host or None)
+        return cache.get((client, parsed.label, host or None), lambda: figures(ledger, client, parsed, host or None))
     except PeriodError:
         raise
     except AnalyticsError:
@@ -107,13 +117,14 @@ async def logout() -> Response:
 
 @router.get("")
 async def dashboard(
+    request: Request,
     client: Annotated[str, Depends(portal_client)],
     ledger: Annotated[Ledger, Depends(get_ledger)],
     period: str | None = None,
     host: str | None = None,
 ) -> Response:
     try:
-        f = await run_in_threadpool(_filters, ledger, client, period, host)
+        f = await run_in_threadpool(_filters, _cache(request), ledger, client, period, host)
     except (PeriodError, NotFound) as exc:
         return _refusal(exc, as_json=False)
     hosts = [h.name for h in await run_in_threadpool(ledger.hosts, client)]
@@ -122,13 +133,14 @@ async def dashboard(
 
 @router.get("/figures.json")
 async def figures_json(
+    request: Request,
     client: Annotated[str, Depends(portal_client)],
     ledger: Annotated[Ledger, Depends(get_ledger)],
     period: str | None = None,
     host: str | None = None,
 ) -> Response:
     try:
-        f = await run_in_threadpool(_filters, ledger, client, period, host)
+        f = await run_in_threadpool(_filters, _cache(request), ledger, client, period, host)
     except (PeriodError, NotFound) as exc:
         return _refusal(exc, as_json=True)
     doc: dict[str, Any] = f.to_json()

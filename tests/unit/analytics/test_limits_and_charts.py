@@ -1,10 +1,14 @@
-"""Pure parts of the portal and the report: the rate limiter's windows, the SVG charts' marks and escaping."""
+"""Pure parts of the portal and the report: the rate limiter's windows, the figure cache, the SVG charts' marks
+and escaping."""
 
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 
 from orchestrator.analytics import charts
+from orchestrator.collector.figure_cache import TTLCache
 from orchestrator.collector.portal_auth import RateLimiter
 
 
@@ -53,3 +57,46 @@ def test_chart_text_is_escaped() -> None:
 
 def test_axis_maximum_is_round() -> None:
     assert [charts._nice_max(v) for v in (0, 0.7, 1, 3, 7, 12, 999)] == [1, 1, 1, 5, 10, 20, 1000]
+
+
+def test_figure_cache_serves_for_its_ttl_then_recomputes() -> None:
+    clock = Clock()
+    cache: TTLCache[int] = TTLCache(ttl=60, clock=clock)
+    calls: list[str] = []
+
+    def compute(v: int) -> Callable[[], int]:
+        return lambda: calls.append("x") or v  # type: ignore[func-returns-value]
+
+    assert cache.get(("acme", "2026-11", None), compute(1)) == 1
+    assert cache.get(("acme", "2026-11", None), compute(2)) == 1 and len(calls) == 1
+    assert cache.get(("rival", "2026-11", None), compute(3)) == 3  # another client: its own entry
+    clock.now += 60
+    assert cache.get(("acme", "2026-11", None), compute(4)) == 4 and len(calls) == 3
+
+
+def test_figure_cache_computes_once_for_concurrent_callers() -> None:
+    cache: TTLCache[int] = TTLCache(ttl=60)
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow() -> int:
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return 7
+
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", slow))) for _ in range(5)]
+    for t in threads:
+        t.start()
+    assert started.wait(5)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert results == [7] * 5 and calls == [1]
+
+
+def test_figure_cache_is_bounded() -> None:
+    cache: TTLCache[int] = TTLCache(ttl=60, max_entries=10)
+    for i in range(100):
+        cache.get(i, lambda i=i: i)  # type: ignore[misc]
+    assert len(cache._entries) <= 10 and len(cache._locks) <= 11

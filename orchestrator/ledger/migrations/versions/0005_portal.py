@@ -1,11 +1,17 @@
-"""Portal tokens: per-client read-only tokens of the customer portal, by their sha256 only.
+"""Portal tokens: per-client read-only tokens of the customer portal, by their sha256 only; and the sums of the
+firewall's drop counters on each heartbeat, for analytics.
 
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-07
 
-Written by hand like the others. Only a new table.
+Written by hand like the others. A new table, and two nullable columns on ``telemetry_heartbeats`` filled from the
+stored JSON for the heartbeats already there (the collector fills them on ingest from now on): summing them in
+SQL is what keeps a month's report over a fleet's heartbeats within seconds (bench/analytics.py).
 """
+
+# The backfill's SQL is fixed text put together per dialect here; there is no input in it.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
@@ -34,6 +40,25 @@ def upgrade() -> None:
     )
     op.create_index("ix_portal_tokens_client", "portal_tokens", ["client"])
 
+    op.add_column("telemetry_heartbeats", sa.Column("fw_packets", sa.BigInteger(), nullable=True))
+    op.add_column("telemetry_heartbeats", sa.Column("fw_bytes", sa.BigInteger(), nullable=True))
+    if op.get_bind().dialect.name == "sqlite":
+        total = "(SELECT total(json_extract(j.value, '$.{0}')) FROM json_each(raw, '$.firewall') AS j)"
+        where = "json_type(raw, '$.firewall') = 'object'"
+    else:
+        total = (
+            "(SELECT coalesce(sum((j.value->>'{0}')::bigint), 0) FROM jsonb_each(CAST(raw AS jsonb)->'firewall') AS j)"
+        )
+        where = "jsonb_typeof(CAST(raw AS jsonb)->'firewall') = 'object'"
+    sql = (
+        f"UPDATE telemetry_heartbeats SET fw_packets = CAST({total.format('packets')} AS BIGINT),"
+        f" fw_bytes = CAST({total.format('bytes')} AS BIGINT) WHERE {where}"
+    )
+    op.execute(sql)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("telemetry_heartbeats") as batch:
+        batch.drop_column("fw_bytes")
+        batch.drop_column("fw_packets")
     op.drop_table("portal_tokens")
