@@ -6,8 +6,9 @@ SQLite and PostgreSQL side by side in one run.
 
 Per backend: a client's month (November 2026) of alerts and heartbeats inserted in bulk (SQLAlchemy executemany
 in batches, the rows a collector would store), then ``write_report`` timed (figures in SQL, HTML, CSV, signing),
-then the real collector (``sentryctl collector serve``, TLS) serving ``/portal?period=2026-11`` to ``--users``
-threads, each with its own portal token and connection, ``--requests`` pages each; the p95 of their latencies.
+then the real collector (``sentryctl collector serve``, TLS) serving ``/portal?period=2026-11``: the first page
+(it computes the figures the portal then keeps a minute) timed alone, then ``--users`` threads, each with its own
+portal token and connection, ``--requests`` pages each; the p50 and p95 of their latencies.
 Goals (issue 16): report <= 10 s, page p95 <= 300 ms. Writes ``analytics.json``.
 """
 
@@ -36,7 +37,7 @@ from sqlalchemy.pool import NullPool
 from orchestrator.analytics import parse_period
 from orchestrator.collector import config
 from orchestrator.collector.portal_auth import new_portal_token
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import Ledger, canonical_json
 from orchestrator.ledger.models import TelemetryAlert, TelemetryHeartbeat
 from orchestrator.releases import signing
 from orchestrator.reports import write_report
@@ -91,7 +92,7 @@ def table(summary: Mapping[str, Any]) -> str:
             f"{backend:<11} {r['alerts']:>9} {r['insert_s']:>9.1f} {r['report_s']:>9.2f} "
             f"{met[r['report_meets_goal']]:<6} {_num(r.get('page_p50_ms')):>11} {_num(r.get('page_p95_ms')):>7} "
             f"{met[r['page_meets_goal']]:<6} ({r.get('users', 0)} users x {r.get('requests', 0)} pages, "
-            f"{r.get('errors', 0)} errors)"
+            f"{r.get('errors', 0)} errors; first page {_num(r.get('first_page_ms'))} ms)"
         )
     return "\n".join(lines)
 
@@ -169,16 +170,41 @@ def seed(ledger_url: str, home: Path, alerts: int, hosts: int) -> tuple[float, l
     rng = random.Random(16)  # noqa: S311 - test data, not a secret
     started = time.perf_counter()
     for i in range(0, alerts, BATCH):
-        with engine.begin() as conn:
-            conn.execute(sa.insert(TelemetryAlert), alert_rows(names, i, min(BATCH, alerts - i), rng))
+        bulk_insert(engine, TelemetryAlert, alert_rows(names, i, min(BATCH, alerts - i), rng))
     for name in names:
-        with engine.begin() as conn:
-            conn.execute(sa.insert(TelemetryHeartbeat), heartbeat_rows(name))
+        bulk_insert(engine, TelemetryHeartbeat, heartbeat_rows(name))
     with engine.begin() as conn:  # what autovacuum or a DBA would have done to a table of this size
         conn.execute(sa.text("ANALYZE"))
     elapsed = time.perf_counter() - started
     engine.dispose()
     return elapsed, names
+
+
+def bulk_insert(engine: sa.Engine, model: type[Any], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Rows in bulk, the way a loader would: COPY on PostgreSQL, one executemany on SQLite; values already in
+    the stored form (UTC times as SQLite's text, the record as canonical JSON), as the ledger's types write them."""
+    columns = list(rows[0])
+    sqlite = engine.dialect.name == "sqlite"
+
+    def stored(column: str, value: Any) -> Any:
+        if column == "raw":
+            return canonical_json(value)
+        if isinstance(value, dt.datetime):
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else value
+        return value
+
+    values = [tuple(stored(c, r[c]) for c in columns) for r in rows]
+    table = model.__tablename__
+    with engine.begin() as conn:
+        raw: Any = conn.connection.driver_connection
+        if sqlite:
+            marks = ", ".join("?" for _ in columns)
+            # Table and column names are this module's own; the values are bound.
+            raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)  # noqa: S608
+        else:
+            with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
 
 
 def _db_time(url: str, when: dt.datetime) -> object:
@@ -246,6 +272,17 @@ def portal_load(ledger_url: str, home: Path, users: int, requests: int) -> dict[
         conn.close()
 
     try:
+        # The first page of a (client, period) computes its figures; the next minute of pages read them (the
+        # portal's figure cache). Measured apart, then the users' steady pages.
+        conn = _connection(port, cert)
+        started = time.perf_counter()
+        conn.request("GET", "/portal?period=2026-11", headers={"Cookie": f"sentry_portal={tokens[0]}"})
+        first = conn.getresponse()
+        first.read()
+        first_ms = (time.perf_counter() - started) * 1000
+        conn.close()
+        if first.status != 200:
+            raise RuntimeError(f"the portal answered {first.status}")
         threads = [threading.Thread(target=user, args=(t,)) for t in tokens]
         started = time.perf_counter()
         for t in threads:
@@ -261,6 +298,7 @@ def portal_load(ledger_url: str, home: Path, users: int, requests: int) -> dict[
         "requests": requests,
         "errors": errors[0],
         "pages_per_s": round(len(latencies) / wall, 1),
+        "first_page_ms": round(first_ms, 1),
         "page_p50_ms": round(percentile(latencies, 50) or 0, 1),
         "page_p95_ms": round(percentile(latencies, 95) or 0, 1),
     }

@@ -208,15 +208,16 @@ def figures(
     inputs = ledger.analytics_inputs(client, start, end, host)
     beats = ledger.heartbeat_rows(client, start, end, host)
     tier = load_tiers().get(record.tier)
+    buckets, bans = ledger.alert_summary(client, start, end, host)
     return Figures(
         client=client,
         host=host,
         period=period,
         computed_at=now or _dt.datetime.now(_dt.UTC),
         inputs=inputs,
-        alerts=ledger.alert_buckets(client, start, end, host),
+        alerts=buckets,
         sources=ledger.top_sources(client, start, end, host),
-        bans=ledger.ban_rows(client, start, end, host),
+        bans=bans,
         bans_active_now=(
             sum(b.bans_active_last or 0 for b in beats) if any(b.bans_active_last is not None for b in beats) else None
         ),

@@ -24,6 +24,7 @@ from .base import LedgerMixin
 from .chain import GENESIS_HASH, utc_stamp
 from .models import Event, Rollout, RolloutHost, TelemetryAlert, TelemetryHeartbeat, UTCDateTime
 
+BAN_ACTIONS = ("banned", "recorded")
 # How far before the range a heartbeat is looked for, as the baseline of the first drop counters in the range.
 COUNTER_LOOKBACK = _dt.timedelta(days=1)
 
@@ -129,21 +130,51 @@ class AnalyticsMixin(LedgerMixin):
         statement = text(sql).bindparams(*_times(**times))
         return list(session.execute(statement, params))
 
-    def alert_buckets(
+    def alert_summary(
         self, client: str, start: _dt.datetime, end: _dt.datetime, host: str | None = None
-    ) -> list[AlertBucket]:
-        """Alerts per UTC day (by receive time), rule and severity."""
+    ) -> tuple[list[AlertBucket], list[BanRow]]:
+        """Alerts per UTC day (by receive time), rule and severity; and the bans issued (action banned or recorded)
+        per ban duration, with how many were still running at ``end``. One scan of the range groups by all of it
+        (the groups are few: days x rules x severities x actions x durations); the running bans are then counted
+        per duration on the index, over the last ``duration`` seconds before ``end`` only (by receive time: the
+        collector's clock, not the hosts')."""
         with self._read() as session:
-            day = _day(session.bind.dialect.name, "received_at")  # type: ignore[union-attr]
-            rows = self._run(
+            dialect = session.bind.dialect.name  # type: ignore[union-attr]
+            day = _day(dialect, "received_at")
+            seconds = _json_int(dialect, "ban_seconds")
+            params: dict[str, Any] = {"client": client, "host": host}
+            groups = self._run(
                 session,
-                f"SELECT {day} AS day, coalesce(rule, '?') AS rule, severity, count(*) FROM telemetry_alerts"
-                f" WHERE {self._scope('telemetry_alerts', host)} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-                {"client": client, "host": host},
+                f"SELECT {day} AS day, coalesce(rule, '?') AS rule, severity, action, {seconds} AS s, count(*)"
+                f" FROM telemetry_alerts WHERE {self._scope('telemetry_alerts', host)}"
+                " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3",
+                params,
                 start=start,
                 end=end,
             )
-        return [AlertBucket(str(d), str(r), str(s), int(n)) for d, r, s, n in rows]
+            buckets: dict[tuple[str, str, str], int] = {}
+            issued: dict[int | None, int] = {}
+            for d, rule, severity, action, duration, n in groups:
+                key = (str(d), str(rule), str(severity))
+                buckets[key] = buckets.get(key, 0) + int(n)
+                if action in BAN_ACTIONS:
+                    span = None if duration is None else int(duration)
+                    issued[span] = issued.get(span, 0) + int(n)
+            bans = []
+            for duration, count in sorted(issued.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+                active = 0
+                if duration is not None:
+                    since = max(start, end - _dt.timedelta(seconds=duration))
+                    active = self._run(
+                        session,
+                        f"SELECT count(*) FROM telemetry_alerts WHERE {self._scope('telemetry_alerts', host)}"
+                        f" AND action IN ('banned', 'recorded') AND {seconds} = :seconds",
+                        {**params, "seconds": duration},
+                        start=since,
+                        end=end,
+                    )[0][0]
+                bans.append(BanRow(duration, count, int(active)))
+        return [AlertBucket(d, r, sv, n) for (d, r, sv), n in sorted(buckets.items())], bans
 
     def top_sources(
         self, client: str, start: _dt.datetime, end: _dt.datetime, host: str | None = None, limit: int = 10
@@ -172,37 +203,6 @@ class AnalyticsMixin(LedgerMixin):
             SourceRow(str(ip), int(n), int(m or 0), int(h), _aware(first), _aware(last))
             for ip, n, m, h, first, last in rows
         ]
-
-    def ban_rows(self, client: str, start: _dt.datetime, end: _dt.datetime, host: str | None = None) -> list[BanRow]:
-        """Bans issued in the range per ban duration; active at ``end`` when host_time + duration is after it.
-        Durations are few (one per rule), so the second count runs once per duration, still in SQL."""
-        with self._read() as session:
-            dialect = session.bind.dialect.name  # type: ignore[union-attr]
-            seconds = _json_int(dialect, "ban_seconds")
-            scope = self._scope("telemetry_alerts", host) + " AND action IN ('banned', 'recorded')"
-            params: dict[str, Any] = {"client": client, "host": host}
-            grouped = self._run(
-                session,
-                f"SELECT {seconds} AS s, count(*) FROM telemetry_alerts WHERE {scope} GROUP BY 1 ORDER BY 1",
-                params,
-                start=start,
-                end=end,
-            )
-            result = []
-            for duration, issued in grouped:
-                active = 0
-                if duration is not None:
-                    active = self._run(
-                        session,
-                        f"SELECT count(*) FROM telemetry_alerts WHERE {scope} AND {seconds} = :seconds"
-                        " AND host_time > :since",
-                        {**params, "seconds": int(duration)},
-                        start=start,
-                        end=end,
-                        since=end - _dt.timedelta(seconds=int(duration)),
-                    )[0][0]
-                result.append(BanRow(None if duration is None else int(duration), int(issued), int(active)))
-        return result
 
     def drop_rows(self, client: str, start: _dt.datetime, end: _dt.datetime, host: str | None = None) -> list[DropRow]:
         """Packets and bytes the firewall dropped, per host and UTC day, from the heartbeats' cumulative counters.

@@ -14,7 +14,9 @@ client from no host at all.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Any
+import json
+from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
@@ -44,20 +46,32 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=HEADERS)
 
 
-def _cache(request: Request) -> TTLCache[Figures]:
-    found: TTLCache[Figures] | None = getattr(request.app.state, "portal_figures", None)
+@dataclass
+class Entry:
+    """What the cache keeps per (client, period, host): the figures, and the page and JSON once rendered (a
+    page costs more to render than to send; two requests rendering the same entry at once is harmless)."""
+
+    figures: Figures
+    html: str | None = None
+    body: bytes | None = None
+
+
+def _cache(request: Request) -> TTLCache[Entry]:
+    found: TTLCache[Entry] | None = getattr(request.app.state, "portal_figures", None)
     if found is None:
         found = request.app.state.portal_figures = TTLCache()
     return found
 
 
-def _filters(cache: TTLCache[Figures], ledger: Ledger, client: str, period: str | None, host: str | None) -> Figures:
+def _filters(cache: TTLCache[Entry], ledger: Ledger, client: str, period: str | None, host: str | None) -> Entry:
     """Figures of ``client`` for the request's filters, at most a minute old (:mod:`..figure_cache`);
     PeriodError (400) or 404 for a host not the client's."""
     label = period or _dt.datetime.now(_dt.UTC).strftime("%Y-%m")
     parsed = parse_period(label)
     try:
-        return cache.get((client, parsed.label, host or None), lambda: figures(ledger, client, parsed, host or None))
+        return cache.get(
+            (client, parsed.label, host or None), lambda: Entry(figures(ledger, client, parsed, host or None))
+        )
     except PeriodError:
         raise
     except AnalyticsError:
@@ -124,11 +138,14 @@ async def dashboard(
     host: str | None = None,
 ) -> Response:
     try:
-        f = await run_in_threadpool(_filters, _cache(request), ledger, client, period, host)
+        entry = await run_in_threadpool(_filters, _cache(request), ledger, client, period, host)
     except (PeriodError, NotFound) as exc:
         return _refusal(exc, as_json=False)
-    hosts = [h.name for h in await run_in_threadpool(ledger.hosts, client)]
-    return _html(figures_html(f, portal=PortalView(hosts=hosts, period=f.period.label, host=f.host)))
+    if entry.html is None:
+        f = entry.figures
+        hosts = [h.name for h in await run_in_threadpool(ledger.hosts, client)]
+        entry.html = figures_html(f, portal=PortalView(hosts=hosts, period=f.period.label, host=f.host))
+    return _html(entry.html)
 
 
 @router.get("/figures.json")
@@ -140,8 +157,9 @@ async def figures_json(
     host: str | None = None,
 ) -> Response:
     try:
-        f = await run_in_threadpool(_filters, _cache(request), ledger, client, period, host)
+        entry = await run_in_threadpool(_filters, _cache(request), ledger, client, period, host)
     except (PeriodError, NotFound) as exc:
         return _refusal(exc, as_json=True)
-    doc: dict[str, Any] = f.to_json()
-    return JSONResponse(doc, headers=HEADERS)
+    if entry.body is None:
+        entry.body = json.dumps(entry.figures.to_json(), separators=(",", ":")).encode()
+    return Response(entry.body, media_type="application/json", headers=HEADERS)
