@@ -128,6 +128,7 @@ def alert_rows(host_names: Sequence[str], start: int, count: int, rng: random.Ra
                 "severity": SEVERITIES[i % len(SEVERITIES)],
                 "version": "1.0.0",
                 "rules_version": "1",
+                "ban_seconds": 3600,  # as the collector's schema keeps it on ingest
                 "raw": {"type": "alert", "rule": rule, "ip": ip, "ban_seconds": 3600, "seq": i},
             }
         )

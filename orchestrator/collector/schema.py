@@ -124,7 +124,16 @@ def _alert_columns(record: dict[str, Any]) -> dict[str, Any]:
         "severity": severity,
         "version": _text(record, "version", 64),
         "rules_version": _text(record, "rules_version", 64),
+        "ban_seconds": _lenient_int(record.get("ban_seconds")),
     }
+
+
+def _lenient_int(value: Any) -> int | None:
+    """An optional figure kept for analytics: stored when it is a sane integer, else left out (the record is not
+    refused for it; the wire contract never required it)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        return None
+    return value
 
 
 def _heartbeat_columns(record: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Every query is scoped to one client (and optionally one host) and one ``received_at`` range, so it runs on the
 (client, received_at) and (client, host, received_at) indexes of the record tables, and aggregates in SQL: the
 rows never travel to Python, however long the range. The few expressions the two databases spell differently
-(a UTC day, a number inside the JSON record) are chosen per dialect here.
+(a UTC day) are chosen per dialect here.
 """
 
 # The SQL below is put together from fragments chosen in this module (per dialect) and column names; every value
@@ -109,12 +109,6 @@ def _day(dialect: str, column: str) -> str:
     return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
-def _json_int(dialect: str, key: str) -> str:
-    if dialect == "sqlite":
-        return f"CAST(json_extract(raw, '$.{key}') AS INTEGER)"
-    return f"(CAST(raw AS jsonb)->>'{key}')::bigint"
-
-
 def _times(**values: _dt.datetime) -> list[Any]:
     return [bindparam(name, value, type_=UTCDateTime()) for name, value in values.items()]
 
@@ -141,7 +135,7 @@ class AnalyticsMixin(LedgerMixin):
         with self._read() as session:
             dialect = session.bind.dialect.name  # type: ignore[union-attr]
             day = _day(dialect, "received_at")
-            seconds = _json_int(dialect, "ban_seconds")
+            seconds = "ban_seconds"
             params: dict[str, Any] = {"client": client, "host": host}
             groups = self._run(
                 session,

@@ -335,6 +335,9 @@ class TelemetryAlert(Base):
     severity: Mapped[str] = mapped_column(String(16))
     version: Mapped[str | None] = mapped_column(String(64))
     rules_version: Mapped[str | None] = mapped_column(String(64))
+    # How long the agent banned the address, from the record, so analytics counts bans by duration without
+    # reading the JSON of every alert (migration 0005).
+    ban_seconds: Mapped[int | None] = mapped_column(BigInteger)
     raw: Mapped[dict[str, Any]]
 
 

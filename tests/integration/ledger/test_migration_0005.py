@@ -30,6 +30,19 @@ def _heartbeat(sql: Sql, url: str, seq: int, firewall: object) -> None:
     )
 
 
+def _alert(sql: Sql, url: str, seq: int, seconds: object) -> None:
+    raw = json.dumps({"type": "alert", "seq": seq, "ban_seconds": seconds})
+    when = "2026-11-02 10:00:00.000000" if url.startswith("sqlite") else "2026-11-02T10:00:00+00:00"
+    sql(
+        "INSERT INTO telemetry_alerts (client, host, boot, seq, host_time, received_at, severity, raw)"
+        " VALUES ('acme', 'h', :boot, :seq, :t, :t, 'high', :raw)",
+        boot="a" * 32,
+        seq=seq,
+        t=when,
+        raw=raw,
+    )
+
+
 def test_upgrade_fills_firewall_totals_from_the_stored_json(ledger_url: str, home: Path, sql: Sql) -> None:
     migrate_to(ledger_url, home, "0004")
     _heartbeat(
@@ -37,10 +50,20 @@ def test_upgrade_fills_firewall_totals_from_the_stored_json(ledger_url: str, hom
     )
     _heartbeat(sql, ledger_url, 1, None)
     _heartbeat(sql, ledger_url, 2, {})
+    for seq, seconds in enumerate([3600, "3600", -5, None, 1.5]):
+        _alert(sql, ledger_url, seq, seconds)
     with Ledger.open(ledger_url, home):  # opening upgrades to the head
         pass
     rows = sql("SELECT seq, fw_packets, fw_bytes FROM telemetry_heartbeats ORDER BY seq")
     assert [tuple(r) for r in rows] == [(0, 7, 580), (1, None, None), (2, 0, 0)]
+    # Only a whole, non-negative number of seconds is a ban duration.
+    assert [r[0] for r in sql("SELECT ban_seconds FROM telemetry_alerts ORDER BY seq")] == [
+        3600,
+        None,
+        None,
+        None,
+        None,
+    ]
     migrate_to(ledger_url, home, "0004", down=True)
     assert "fw_packets" not in {
         c["name"] for c in sa.inspect(sa.create_engine(ledger_url)).get_columns("telemetry_heartbeats")

@@ -1,13 +1,14 @@
 """Portal tokens: per-client read-only tokens of the customer portal, by their sha256 only; and the sums of the
-firewall's drop counters on each heartbeat, for analytics.
+firewall's drop counters on each heartbeat and the ban duration of each alert, for analytics.
 
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-07
 
-Written by hand like the others. A new table, and two nullable columns on ``telemetry_heartbeats`` filled from the
-stored JSON for the heartbeats already there (the collector fills them on ingest from now on): summing them in
-SQL is what keeps a month's report over a fleet's heartbeats within seconds (bench/analytics.py).
+Written by hand like the others. A new table, and nullable columns on ``telemetry_heartbeats`` and
+``telemetry_alerts`` filled from the stored JSON for the records already there (the collector fills them on
+ingest from now on): aggregating columns instead of every record's JSON is what keeps a month's report over a
+million alerts within seconds (bench/analytics.py).
 """
 
 # The backfill's SQL is fixed text put together per dialect here; there is no input in it.
@@ -40,9 +41,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_portal_tokens_client", "portal_tokens", ["client"])
 
+    op.add_column("telemetry_alerts", sa.Column("ban_seconds", sa.BigInteger(), nullable=True))
     op.add_column("telemetry_heartbeats", sa.Column("fw_packets", sa.BigInteger(), nullable=True))
     op.add_column("telemetry_heartbeats", sa.Column("fw_bytes", sa.BigInteger(), nullable=True))
-    if op.get_bind().dialect.name == "sqlite":
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        seconds = "json_extract(raw, '$.ban_seconds')"
+        is_int = f"json_type(raw, '$.ban_seconds') = 'integer' AND {seconds} >= 0"
+    else:
+        seconds = "CAST(raw AS jsonb)->'ban_seconds'"
+        is_int = f"jsonb_typeof({seconds}) = 'number' AND ({seconds})::text ~ '^[0-9]{{1,18}}$'"
+    op.execute(
+        f"UPDATE telemetry_alerts SET ban_seconds = CAST(({seconds}){'' if sqlite else '::text'} AS BIGINT)"
+        f" WHERE {is_int}"
+    )
+    if sqlite:
         total = "(SELECT total(json_extract(j.value, '$.{0}')) FROM json_each(raw, '$.firewall') AS j)"
         where = "json_type(raw, '$.firewall') = 'object'"
     else:
@@ -61,4 +74,6 @@ def downgrade() -> None:
     with op.batch_alter_table("telemetry_heartbeats") as batch:
         batch.drop_column("fw_bytes")
         batch.drop_column("fw_packets")
+    with op.batch_alter_table("telemetry_alerts") as batch:
+        batch.drop_column("ban_seconds")
     op.drop_table("portal_tokens")
