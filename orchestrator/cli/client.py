@@ -190,3 +190,57 @@ def secret_list(app: AppContext, client_name: str, as_json: bool) -> None:
         app.emit_json(found)
     else:
         app.out.print("\n".join(found) if found else f"no secrets set for {client_name}")
+
+
+@client.command("portal-token")
+@click.argument("name")
+@click.option("--label", metavar="TEXT", help="Who or what the new token is for (shown by --list).")
+@click.option("--revoke", is_flag=True, help="Revoke the client's live portal tokens (or only --id).")
+@click.option("--id", "token_id", type=int, metavar="ID", help="With --revoke: only this token (see --list).")
+@click.option("--list", "list_tokens", is_flag=True, help="List the client's portal tokens (ids, no secrets).")
+@json_option
+@pass_app
+def portal_token(
+    app: AppContext, name: str, label: str | None, revoke: bool, token_id: int | None, list_tokens: bool, as_json: bool
+) -> None:
+    """Make a read-only customer portal token for client NAME, and print it once (only its hash is kept).
+
+    The token opens the collector's portal (https://<collector>/portal) on this client's figures only.
+    Making and revoking tokens are events in the ledger's chain.
+
+    \b
+    Example:
+      sentryctl client portal-token acme --label "Ana Ops"
+      sentryctl client portal-token acme --list
+      sentryctl client portal-token acme --revoke --id 3
+    """
+    if revoke and list_tokens:
+        raise click.UsageError("--revoke and --list do not go together")
+    if token_id is not None and not revoke:
+        raise click.UsageError("--id goes with --revoke")
+    if list_tokens:
+        rows = app.ledger.portal_tokens(name)
+        if as_json:
+            app.emit_json([r.__dict__ for r in rows])
+            return
+        for r in rows:
+            state = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "live"
+            app.out.print(f"{r.id}\t{r.sha256_prefix}\t{r.created_at:%Y-%m-%d %H:%M}\t{state}\t{r.label or ''}")
+        if not rows:
+            app.out.print(f"no portal tokens for {name}")
+        return
+    if revoke:
+        count = app.ledger.revoke_portal_tokens(name, token_id)
+        if as_json:
+            app.emit_json({"client": name, "revoked": count})
+        else:
+            app.out.print(f"{count} portal token(s) of {name} revoked")
+        return
+    from ..collector.portal_auth import new_portal_token
+
+    token, record = new_portal_token(app.ledger, name, label=label)
+    if as_json:
+        app.emit_json({"client": name, "id": record.id, "token": token})
+        return
+    app.err.print(f"portal token {record.id} for {name} (shown once; only its hash is kept):", markup=False)
+    app.out.print(token, markup=False, highlight=False)

@@ -18,6 +18,7 @@ from . import (
     preflight,
     provision,
     release,
+    report,
     rollout,
     training,
 )
@@ -34,6 +35,7 @@ BUILT: list[click.Command] = [
     exec_.exec_,
     ledger.ledger,
     audit.audit,
+    report.report,
     demo.demo,
     collector.collector,
     fleet.fleet,

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException
 
@@ -14,7 +14,8 @@ from ..ledger import Ledger, LedgerError
 from .config import CollectorSettings
 from .deps import operator_allowed
 from .metrics import Metrics
-from .routes import health, ingest
+from .portal_auth import SignInNeeded
+from .routes import health, ingest, portal
 
 ASGIApp = Any
 
@@ -42,11 +43,16 @@ def create_app(settings: CollectorSettings, ledger: Ledger) -> FastAPI:
     app.state.metrics = Metrics()
     app.include_router(ingest.router)
     app.include_router(health.router)
+    app.include_router(portal.router)
     app.mount("/metrics", _guard_operator(make_asgi_app(registry=app.state.metrics.registry), settings))
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(SignInNeeded)
+    async def _sign_in(_request: Request, exc: SignInNeeded) -> RedirectResponse:
+        return RedirectResponse("/portal/login", status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

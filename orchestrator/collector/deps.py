@@ -1,7 +1,8 @@
 """What routes depend on: the settings, the ledger, the metrics, and authentication. Every route declares its
 authentication dependency, so a route without one stands out: :func:`agent_client` (a client's bearer token),
-:func:`operator` (Sentry's operator token, for /metrics), or :func:`public` (on purpose: /healthz says only
-ok or not)."""
+:func:`operator` (Sentry's operator token, for /metrics), :func:`~.portal_auth.portal_client` (a client's portal
+token: the portal's tenant check), or :func:`public` (on purpose: /healthz says only ok or not, and the portal's
+sign-in form)."""
 
 from __future__ import annotations
 

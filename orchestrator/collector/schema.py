@@ -124,7 +124,16 @@ def _alert_columns(record: dict[str, Any]) -> dict[str, Any]:
         "severity": severity,
         "version": _text(record, "version", 64),
         "rules_version": _text(record, "rules_version", 64),
+        "ban_seconds": _lenient_int(record.get("ban_seconds")),
     }
+
+
+def _lenient_int(value: Any) -> int | None:
+    """An optional figure kept for analytics: stored when it is a sane integer, else left out (the record is not
+    refused for it; the wire contract never required it)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        return None
+    return value
 
 
 def _heartbeat_columns(record: dict[str, Any]) -> dict[str, Any]:
@@ -147,4 +156,18 @@ def _heartbeat_columns(record: dict[str, Any]) -> dict[str, Any]:
         "dropped_heartbeats": _int(dropped, "heartbeat"),
         "quarantined": _int(record, "quarantined"),
         "bans_active": _int(record, "bans_active"),
+        **_firewall_totals(record.get("firewall")),
     }
+
+
+def _firewall_totals(firewall: Any) -> dict[str, int | None]:
+    """The sums of the drop counters (``{name: {packets, bytes}}``); None when the heartbeat has none."""
+    if firewall is None:
+        return {"fw_packets": None, "fw_bytes": None}
+    if not isinstance(firewall, dict) or not all(isinstance(c, dict) for c in firewall.values()):
+        raise ValueError("'firewall' must be an object {name: {packets, bytes}}")
+    packets = sum(_int(c, "packets") or 0 for c in firewall.values())
+    octets = sum(_int(c, "bytes") or 0 for c in firewall.values())
+    if packets > MAX_SEQ or octets > MAX_SEQ:
+        raise ValueError("'firewall' counters sum beyond 2**63")
+    return {"fw_packets": packets, "fw_bytes": octets}

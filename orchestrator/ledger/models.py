@@ -335,6 +335,9 @@ class TelemetryAlert(Base):
     severity: Mapped[str] = mapped_column(String(16))
     version: Mapped[str | None] = mapped_column(String(64))
     rules_version: Mapped[str | None] = mapped_column(String(64))
+    # How long the agent banned the address, from the record, so analytics counts bans by duration without
+    # reading the JSON of every alert (migration 0006).
+    ban_seconds: Mapped[int | None] = mapped_column(BigInteger)
     raw: Mapped[dict[str, Any]]
 
 
@@ -367,6 +370,10 @@ class TelemetryHeartbeat(Base):
     dropped_heartbeats: Mapped[int | None]
     quarantined: Mapped[int | None]
     bans_active: Mapped[int | None]
+    # The sums of the firewall's drop counters the heartbeat reported (``firewall``), so that analytics adds
+    # them up in SQL without reading the JSON of every heartbeat (migration 0006).
+    fw_packets: Mapped[int | None] = mapped_column(BigInteger)
+    fw_bytes: Mapped[int | None] = mapped_column(BigInteger)
     raw: Mapped[dict[str, Any]]
 
 
@@ -462,3 +469,17 @@ class IncidentEscalation(Base):
     next_try_at: Mapped[_dt.datetime]
     sent_at: Mapped[_dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PortalToken(Base):
+    """A read-only customer portal token of one client, by its sha256 only: the token is shown once, when made.
+    A client may hold several (one per person); revoked rows stay for history."""
+
+    __tablename__ = "portal_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(100), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[_dt.datetime]
+    revoked_at: Mapped[_dt.datetime | None]

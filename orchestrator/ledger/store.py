@@ -5,8 +5,8 @@ the events that describe it and the chain head they extend are decided by one wr
 any point rolls all of it back: a crash never leaves state without its event or an event without its state.
 ORM objects never leave the API (this module and the mixins it is made of, one module per subject: :mod:`.clients`,
 :mod:`.hosts`, :mod:`.runs`, :mod:`.host_releases`, :mod:`.events`, :mod:`.rollouts`, :mod:`.locks`,
-:mod:`.trainings`, :mod:`.audits`, :mod:`.telemetry`, :mod:`.incidents`, :mod:`.escalations`); callers get the
-frozen records of :mod:`.records`.
+:mod:`.trainings`, :mod:`.audits`, :mod:`.telemetry`, :mod:`.incidents`, :mod:`.escalations`,
+:mod:`.analytics`, :mod:`.portal`); callers get the frozen records of :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from . import engine as _engine
 from . import migrate, urls
+from .analytics import AnalyticsMixin
 from .audits import AuditsMixin
 from .base import json_object as _json_object
 from .base import utcnow as _utcnow
@@ -41,6 +42,7 @@ from .hosts import HostsMixin
 from .incidents import IncidentsMixin
 from .locks import RolloutLocksMixin
 from .models import Event
+from .portal import PortalMixin
 from .rollouts import RolloutsMixin
 from .runs import RunsMixin
 from .telemetry import TelemetryMixin
@@ -110,6 +112,8 @@ class Ledger(
     TelemetryMixin,
     IncidentsMixin,
     EscalationsMixin,
+    AnalyticsMixin,
+    PortalMixin,
 ):
     """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`.
 
