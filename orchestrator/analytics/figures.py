@@ -14,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..incidents.response import Compliance, summarize, verdict
 from ..ledger import Ledger
 from ..ledger.analytics import AlertBucket, BanRow, DropRow, InputCounts, ReleaseRow, RolloutRow, SourceRow
+from ..ledger.incidents import IncidentRecord
 from ..tiers import load_tiers
 from .errors import AnalyticsError
 from .period import Period
@@ -64,6 +66,8 @@ class Figures:
     releases: list[ReleaseRow]
     rollouts: list[RolloutRow]
     drift: Drift
+    incidents: list[IncidentRecord] = field(default_factory=list)  # opened in the period
+    response: Compliance | None = None  # response-time compliance of those incidents
     time_to_ban: str = TIME_TO_BAN_UNAVAILABLE
 
     @property
@@ -142,6 +146,23 @@ class Figures:
                 ["audit", "finished_at", "host", "status"],
                 [[self.drift.audit, _iso(self.drift.finished_at), h, s] for h, s in sorted(self.drift.hosts.items())],
             ),
+            "incidents": (
+                ["id", "kind", "severity", "hosts", "opened_at", "due_at", "acked_at", "resolved_at", "response"],
+                [
+                    [
+                        i.id,
+                        i.kind,
+                        i.severity,
+                        " ".join(i.hosts),
+                        _iso(i.opened_at),
+                        _iso(i.due_at),
+                        _iso(i.acked_at),
+                        _iso(i.resolved_at),
+                        verdict(i, self.computed_at),
+                    ]
+                    for i in self.incidents
+                ],
+            ),
             "time_to_ban": (["status"], [[self.time_to_ban]]),
         }
 
@@ -186,6 +207,22 @@ class Figures:
                 "finished_at": _iso(self.drift.finished_at),
                 "hosts": dict(sorted(self.drift.hosts.items())),
             },
+            "incidents": [
+                {
+                    "id": i.id,
+                    "kind": i.kind,
+                    "severity": i.severity,
+                    "title": i.title,
+                    "hosts": list(i.hosts),
+                    "opened_at": _iso(i.opened_at),
+                    "due_at": _iso(i.due_at),
+                    "acked_at": _iso(i.acked_at),
+                    "resolved_at": _iso(i.resolved_at),
+                    "response": verdict(i, self.computed_at),
+                }
+                for i in self.incidents
+            ],
+            "response": None if self.response is None else self.response.as_dict(),
             "time_to_ban": {"available": False, "reason": self.time_to_ban},
         }
 
@@ -216,11 +253,16 @@ def figures(
         beats = ledger.heartbeat_rows(client, start, end, host)
         buckets, bans = summary.result()
     tier = load_tiers().get(record.tier)
+    computed_at = now or _dt.datetime.now(_dt.UTC)
+    # Incidents opened in the period (those naming the host, when one is asked for), oldest first, and how fast they
+    # were answered.
+    found = ledger.incidents(client, opened_from=start, opened_before=end)
+    opened = sorted((i for i in found if host is None or host in i.hosts), key=lambda i: (i.opened_at, i.id))
     return Figures(
         client=client,
         host=host,
         period=period,
-        computed_at=now or _dt.datetime.now(_dt.UTC),
+        computed_at=computed_at,
         inputs=inputs,
         alerts=buckets,
         sources=sources.result(),
@@ -233,6 +275,8 @@ def figures(
         releases=[r for r in ledger.release_rows(client, start, end) if host is None or r.host == host],
         rollouts=ledger.rollout_rows(client, start, end),
         drift=_drift(ledger, client, end, host),
+        incidents=opened,
+        response=summarize(client, period.label, opened, computed_at),
     )
 
 

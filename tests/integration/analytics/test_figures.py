@@ -96,3 +96,48 @@ def test_client_without_data_is_an_empty_state(analytics_ledger: Ledger) -> None
 def test_unknown_client(analytics_ledger: Ledger) -> None:
     with pytest.raises(AnalyticsError, match="no client 'nobody'"):
         figures(analytics_ledger, "nobody", parse_period("2026-11", NOW))
+
+
+def test_incidents_and_response_times_of_the_period_are_figures_of_their_client_only(
+    analytics_ledger: Ledger,
+) -> None:
+    from orchestrator.ledger.incidents import IncidentSpec
+
+    opened = at(3, 10)
+
+    def spec(client: str, key: str, host: str, when: dt.datetime = opened) -> IncidentSpec:
+        return IncidentSpec(
+            client=client, tier="essentials", kind="attack", severity="critical", dedup_key=key,
+            title=f"{key} attack", hosts=(host,), due_at=when + dt.timedelta(minutes=240), occurrences=1,
+        )  # fmt: skip
+
+    ledger = analytics_ledger
+    answered = ledger.apply_detection([spec("acme", "attack:a", "game1")], {}, at=opened).opened[0].id
+    ledger.ack_incident(answered, by="oncall", at=opened + dt.timedelta(minutes=12))
+    late = ledger.apply_detection([spec("acme", "attack:b", "game2")], {}, at=opened).opened[0].id
+    ledger.resolve_incident(late, by="oncall", at=opened + dt.timedelta(hours=5))
+    ledger.apply_detection([spec("acme", "attack:c", "game1", at(2, month=12))], {}, at=at(2, month=12))  # December
+    ledger.apply_detection([spec("rival", "attack:r", "r1")], {}, at=opened)
+
+    month = figures(ledger, "acme", parse_period("2026-11", NOW), now=NOW)
+    assert [(i.id, i.hosts) for i in month.incidents] == [(answered, ("game1",)), (late, ("game2",))]
+    assert month.response is not None
+    assert (month.response.total, month.response.within, month.response.missed) == (2, 1, 1)
+    doc = json.loads(json.dumps(month.to_json()))
+    assert [i["response"] for i in doc["incidents"]] == ["within", "missed"]
+    assert doc["response"]["ratio"] == 0.5 and doc["response"]["mean_seconds_to_ack"] == 720.0
+    header, rows = month.tables()["incidents"]
+    assert header[0] == "id" and [r[-1] for r in rows] == ["within", "missed"]
+    # One host's figures keep the incidents naming it; the rival's incident is never in acme's figures.
+    one = figures(ledger, "acme", parse_period("2026-11", NOW), host="game2", now=NOW)
+    assert [i.id for i in one.incidents] == [late]
+    rival = figures(ledger, "rival", parse_period("2026-11", NOW), now=NOW)
+    assert [i.client for i in rival.incidents] == ["rival"]
+    # The report and the portal show them.
+    from orchestrator.analytics.render import figures_html
+
+    html = figures_html(month)
+    assert "2 incident(s) opened in the period: 1 answered within" in html and "(compliance 50%)" in html
+    assert "No incident was opened in this period." in figures_html(
+        figures(ledger, "acme", parse_period("2026-10", NOW), now=NOW)
+    )

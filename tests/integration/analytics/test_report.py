@@ -59,8 +59,11 @@ def test_report_is_signed_self_contained_and_complete(analytics_ledger: Ledger, 
     names = sorted(p.name for p in (out / "csv").iterdir())
     assert names == sorted(
         f"{n}.csv"
-        for n in ("alerts", "top_sources", "bans", "dropped", "uptime", "releases", "rollouts", "drift", "time_to_ban")
-    )
+        for n in (
+            "alerts", "top_sources", "bans", "dropped", "uptime", "releases", "rollouts", "drift", "incidents",
+            "time_to_ban",
+        )
+    )  # fmt: skip
     rows = list(csv.DictReader((out / "csv" / "dropped.csv").open()))
     assert sum(int(r["packets"]) for r in rows) == 120
     manifest = json.loads((out / "MANIFEST.json").read_text())
