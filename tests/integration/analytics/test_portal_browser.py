@@ -13,7 +13,8 @@ import pytest
 
 from orchestrator.collector.portal_auth import new_portal_token
 from orchestrator.ledger import Ledger
-from tests.integration.telemetry.conftest import PORT, Telemetry, telemetry, wait_for  # noqa: F401 - the fixture
+from tests.integration.conftest import Provisioned
+from tests.integration.telemetry.conftest import PORT, Telemetry, running_telemetry, wait_for
 from tests.integration.telemetry.test_telemetry_lab import attack, host_of_tier, unban
 
 pytestmark = pytest.mark.lab
@@ -48,6 +49,14 @@ return out;
 
 
 @pytest.fixture(scope="module")
+def telemetry(provisioned: Provisioned) -> Iterator[Telemetry]:
+    """The telemetry lab's collector for this module only: the telemetry package's own fixture, imported here, would
+    stay up past this module (its scope is that package) and hold the address the telemetry tests bind."""
+    with running_telemetry(provisioned) as tel:
+        yield tel
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not (shutil.which(CHROMIUM) and shutil.which(DRIVER)):
         pytest.fail("chromium and chromium-driver are needed: scripts/setup --tests installs them")
@@ -76,7 +85,7 @@ def browser() -> Iterator[object]:
 
 
 def test_sign_in_and_find_the_attacker_on_the_dashboard(
-    telemetry: Telemetry,  # noqa: F811 - the imported fixture
+    telemetry: Telemetry,
     browser: object,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

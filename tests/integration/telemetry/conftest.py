@@ -5,6 +5,7 @@ collector run as its own process (``sentryctl collector serve``) over TLS, stori
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -61,6 +62,11 @@ class Telemetry:
             "SENTRY_HOME": str(self.settings.home),
             "SENTRY_INVENTORIES": str(self.settings.inventories),
         }
+        # Another collector still on this address (a fixture that leaked one) would answer in our place while ours
+        # fails to bind, and every test would talk to the wrong process: refuse that loudly.
+        with contextlib.suppress(OSError):
+            socket.create_connection((self.address, PORT), timeout=1).close()
+            raise AssertionError(f"a collector already listens on {self.address}:{PORT}: {self.log_tail()}")
         # A file, not a pipe nobody reads while it runs: a full pipe would block the collector's event loop.
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
