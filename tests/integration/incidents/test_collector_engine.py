@@ -19,6 +19,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.settings import Settings
 
 from ..collector.conftest import Collector, boot_id, free_port, prepare, record
+from ..telemetry.conftest import wait_for
 from .conftest import set_config
 from .receiver import Receiver, receiver
 
@@ -72,13 +73,13 @@ def test_an_attack_pages_within_60_s_and_500_alerts_are_one_incident_and_one_pag
     (page,) = hook.wait_for(1, timeout=PAGE_WITHIN_S)
     assert time.monotonic() - started < PAGE_WITHIN_S
     assert page[0] == "/ent" and "game-bruteforce attack" in page[1]["title"]
+
     # Every alert is counted into the one incident, and no second page follows.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        listed = json.loads(paging_collector.sentryctl("incidents", "list", "--client", "ent", "--json").stdout)
-        if listed and listed[0]["occurrences"] == 500:
-            break
-        time.sleep(0.5)
+    def incidents() -> list[dict[str, object]]:
+        out = paging_collector.sentryctl("incidents", "list", "--client", "ent", "--json").stdout
+        return json.loads(out)
+
+    listed = wait_for("all 500 alerts counted", lambda: (i := incidents()) and i[0]["occurrences"] == 500 and i, 30)
     assert [(i["kind"], i["occurrences"], i["hosts"]) for i in listed] == [("attack", 500, ["e1"])]
     assert [p["state"] for p in listed[0]["pages"]] == ["sent"]
     time.sleep(3)  # three more engine passes (1 s each) over nothing new
@@ -92,10 +93,7 @@ def test_the_dead_man_heartbeat_pings_while_the_collector_runs_and_stops_when_it
     set_config(collector, deadman_url=f"http://127.0.0.1:{hook.port}/ping/abc", deadman_interval_seconds=0.5)
     collector.start()
     try:
-        deadline = time.monotonic() + 30
-        while hook.pings < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert hook.pings >= 3
+        wait_for("three dead-man pings", lambda: hook.pings >= 3, 30, 0.1)
     finally:
         collector.stop(signal.SIGKILL)
     after_kill = hook.pings
