@@ -51,7 +51,7 @@ class Collector:
                             "host": "game-01",
                             "version": pack.version if pack else None,
                             "digest": pack.digest if pack else None,
-                        }  # fmt: skip
+                        }
                     ).encode()
                 elif pack is not None and self.path == f"/v1/defence/packs/{pack.version}":
                     body = pack.content

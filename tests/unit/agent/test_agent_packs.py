@@ -52,7 +52,7 @@ def test_forged_altered_or_misassigned_packs_are_refused(signer: Signer) -> None
         check(signer, altered, digest=altered.digest)  # content changed, digest made to match
     with pytest.raises(PackError, match="not the assigned digest"):
         check(signer, altered, digest=signed.digest)
-    with pytest.raises(PackError, match="says version 2026.12.7"):
+    with pytest.raises(PackError, match=r"says version 2026\.12\.7"):
         check(signer, signed, version="2026.12.8")
 
 
