@@ -6,7 +6,9 @@ non-nft backend) can inject their own. :class:`NftBanner` is the production one:
     nft add element inet sentry banned_v4 { 203.0.113.7 timeout 600s }
 
 run with an argument list (no shell) and a timeout. ``add`` is idempotent for an element that is already in
-the set, so a repeated ban is harmless. The table and sets are created by the ``sentry_firewall`` role.
+the set, so a repeated ban is harmless. The table and sets are created by the ``sentry_firewall`` role. The sets
+are interval sets (a detection pack's blocklist puts networks in them), and nft refuses an address inside a
+network already there ("interval overlaps"): that address is already blocked, so the ban counts as done.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import IPNetwork
+from .config import AgentConfig, IPNetwork
 from .detect import IPAddress
 
 __all__ = ["BanError", "BanFunc", "BanManager", "BanOutcome", "BanResult", "NftBanner"]
 
 BanFunc = Callable[[IPAddress, int], None]
+# What nft says when the element falls inside one already in an interval set.
+OVERLAP_ERROR = "interval overlaps with an existing one"
 
 
 class BanError(Exception):
@@ -58,6 +62,17 @@ class NftBanner:
         self.nft_binary = nft_binary
         self.timeout = timeout
 
+    @classmethod
+    def from_config(cls, config: AgentConfig) -> NftBanner:
+        return cls(
+            family=config.nft_table_family,
+            table=config.nft_table,
+            set_v4=config.nft_set_v4,
+            set_v6=config.nft_set_v6,
+            nft_binary=config.nft_binary,
+            timeout=config.ban_timeout_seconds,
+        )
+
     def argv(self, ip: IPAddress, seconds: int) -> list[str]:
         set_name = self.set_v4 if ip.version == 4 else self.set_v6
         element = ["{", str(ip), "timeout", f"{seconds}s", "}"]
@@ -71,6 +86,8 @@ class NftBanner:
             raise BanError(f"nft timed out after {self.timeout:g}s banning {ip}") from None
         except OSError as exc:
             raise BanError(f"cannot run {self.nft_binary}: {exc.strerror or exc}") from None
+        if proc.returncode != 0 and OVERLAP_ERROR in (proc.stderr or ""):
+            return  # inside a blocklisted network: dropped already, until the network's entry expires
         if proc.returncode != 0:
             detail = " ".join((proc.stderr or proc.stdout or "").split())[:300]
             raise BanError(f"nft exited {proc.returncode} banning {ip}: {detail or 'no output'}")

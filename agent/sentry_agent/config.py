@@ -29,6 +29,11 @@ Keys (defaults in parentheses):
   collector is reachable (a full batch goes at once).
 - ``quarantine_max_bytes`` (1 MiB): bound of ``state_dir/quarantine.jsonl`` (records the collector rejected
   3 times).
+- ``pack_public_key`` (""): 64 lowercase hex digits, the raw Ed25519 public key of Sentry's release signing key;
+  detection packs must be signed with it. Empty disables pack polling; set, it needs ``collector_url`` (packs
+  come over the same pinned connection, with the same token and ``collector_timeout_seconds`` bound).
+- ``pack_poll_seconds`` (10; 1 to 3600; the tiers set 30/10/5): how often the agent asks for its assignment.
+- ``pack_dir`` (``state_dir``/packs): the active pack and the last-known-good, kept across restarts.
 """
 
 from __future__ import annotations
@@ -117,6 +122,17 @@ class AgentConfig:
     collector_timeout_seconds: float = 10.0
     ship_interval_seconds: float = 2.0
     quarantine_max_bytes: int = MIB
+    pack_public_key: str = ""
+    pack_poll_seconds: float = 10.0
+    pack_dir: Path = Path()  # Path() means state_dir / "packs" (set after init)
+
+    def __post_init__(self) -> None:
+        if self.pack_dir == Path():
+            object.__setattr__(self, "pack_dir", self.state_dir / "packs")
+
+    @property
+    def packs_enabled(self) -> bool:
+        return bool(self.pack_public_key) and self.shipping_enabled
 
     @property
     def shipping_enabled(self) -> bool:
@@ -179,6 +195,7 @@ def parse_config(data: object) -> AgentConfig:
         heartbeat_interval_seconds=_number(data, "heartbeat_interval_seconds", 30.0, 1.0, 86400.0),
         poll_interval_seconds=_number(data, "poll_interval_seconds", 0.25, 0.01, 10.0),
         state_dir=_path(data, "state_dir", Path("/var/lib/sentry-agent")),
+        pack_dir=_path(data, "pack_dir", Path()),
         collector_token=_secret(data, "collector_token"),
         **_collector(data),
     )
@@ -198,12 +215,19 @@ def _collector(data: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError("collector_cert_sha256: required when collector_url is set (the certificate pin)")
     if url and not data.get("collector_token"):
         raise ConfigError("collector_token: required when collector_url is set")
+    key = data.get("pack_public_key", "")
+    if not isinstance(key, str) or (key and not _SHA256_RE.match(key)):
+        raise ConfigError("pack_public_key: must be 64 lowercase hex digits (the raw Ed25519 public key) or empty")
+    if key and not url:
+        raise ConfigError("pack_public_key: needs collector_url (packs come from Sentry's collector)")
     return {
         "collector_url": url,
         "collector_cert_sha256": pin,
         "collector_timeout_seconds": _number(data, "collector_timeout_seconds", 10.0, 0.5, 120.0),
         "ship_interval_seconds": _number(data, "ship_interval_seconds", 2.0, 0.05, 3600.0),
         "quarantine_max_bytes": _int(data, "quarantine_max_bytes", MIB, 4096, 1 << 30),
+        "pack_public_key": key,
+        "pack_poll_seconds": _number(data, "pack_poll_seconds", 10.0, 1.0, 3600.0),
     }
 
 

@@ -14,14 +14,15 @@ Spool records written here:
   ``rule``, ``source``, ``ip``, ``count``, ``threshold``, ``window_seconds``, ``ban_seconds``, ``action``
   (``banned`` | ``recorded`` | ``suppressed`` | ``failed``), ``severity`` (the rule's) and ``error`` when the ban
   failed.
-- ``heartbeat``: ``time``, ``event`` (``start`` | ``interval`` | ``stop``; a missing ``stop`` means the agent
-  died), ``client``, ``tier``, ``host``, ``version``, ``rules_version``, ``rules_digest`` (sha256 of the
-  active rules file), ``status``, ``uptime_seconds``, ``interval_seconds``, ``last_error``, ``spool_records``
-  and ``spool_bytes`` (not yet acknowledged by the collector, and on disk), ``dropped`` (per record type),
-  ``quarantined``, ``bans_active`` and ``firewall`` (drop counters of Sentry's nftables table; both null
-  when nft cannot be read or ``ban_command_enabled`` is false), ``shipper`` (shipped, batches, errors,
-  last_error) and ``counters`` (lines, matches, bans, invalid_ips per key; ban_suppressed, ban_errors;
-  spool_dropped per record type).
+- ``heartbeat``: the same envelope and what :mod:`sentry_agent.heartbeat` lists (``counters``: lines, matches,
+  bans, invalid_ips per key; ban_suppressed, ban_errors; spool_dropped per record type).
+
+``rules_version`` is the version of the rules in effect: the release's, or those of the active detection pack.
+
+Detection packs (when ``pack_public_key`` is set): a poller thread (:mod:`sentry_agent.packpoll`) verifies them
+and hands them over; this loop applies the verdict between two polls of the sources
+(:mod:`sentry_agent.packstate`): the detector is replaced as a whole, so a line is judged by the old rules or
+the new ones, never by a mix. A pack whose detector raises is reverted at once.
 
 Every record carries its idempotency key: ``boot`` (32 hex digits, drawn at each agent start) and ``seq``
 (0, 1, 2, ... per boot, in write order), given when the record is made, so a record sent again after a crash
@@ -38,17 +39,22 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import default_rules_path
+from .agentmetrics import build_registry, counters
 from .ban import BanFunc, BanManager, BanOutcome, NftBanner
+from .blocklist import NftBlocklist
 from .config import AgentConfig
 from .detect import Detection, Detector
-from .firewall import FirewallError, NftStats, StatsFunc
+from .firewall import NftStats, StatsFunc
 from .health import HealthState, rfc3339
+from .heartbeat import FirewallReader, compose
 from .httpd import HealthServer
-from .metrics import Registry
+from .packpoll import PackClient, PackPoller
+from .packstate import Change, PackInbox, PackState
 from .rules import RuleSet
-from .shipper import Shipper, Transport
+from .shipper import Shipper
 from .spool import Spool, SpoolError
 from .tail import FileTailer, OffsetStore
+from .transport import Transport
 
 __all__ = ["Agent"]
 
@@ -76,6 +82,8 @@ class Agent:
         ban_func: BanFunc | None = None,
         firewall_stats: StatsFunc | None = None,
         transport: Transport | None = None,
+        pack_client: PackClient | None = None,
+        blocklist: NftBlocklist | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rotate_grace_seconds: float = 5.0,
@@ -90,29 +98,16 @@ class Agent:
         self.active_rules, self.inactive_rules = active, inactive
         self.detector = Detector(active)
         if ban_func is None and config.ban_command_enabled:
-            ban_func = NftBanner(
-                family=config.nft_table_family,
-                table=config.nft_table,
-                set_v4=config.nft_set_v4,
-                set_v6=config.nft_set_v6,
-                nft_binary=config.nft_binary,
-                timeout=config.ban_timeout_seconds,
-            )
+            ban_func = NftBanner.from_config(config)
         self.bans = BanManager(ban_func, config.never_ban, enabled=config.ban_command_enabled)
         if firewall_stats is None and config.ban_command_enabled:
-            firewall_stats = NftStats(
-                family=config.nft_table_family,
-                table=config.nft_table,
-                ban_sets=(config.nft_set_v4, config.nft_set_v6),
-                nft_binary=config.nft_binary,
-                timeout=config.ban_timeout_seconds,
-            )
+            firewall_stats = NftStats.from_config(config)
         self.firewall_stats = firewall_stats
-        self._firewall_error: str | None = None
+        self.firewall = FirewallReader(firewall_stats)
         # The idempotency key of every record: a fresh boot id per start, seq per record in write order.
         self.boot = secrets.token_hex(16)
         self._seq = 0
-        self.rules_digest = _file_sha256(config.rules_file or default_rules_path())
+        self.rules_digest: str | None = _file_sha256(config.rules_file or default_rules_path())
         self.health = HealthState(
             version=version,
             rules_version=rules.version,
@@ -129,6 +124,16 @@ class Agent:
         self.shipper: Shipper | None = None
         if config.shipping_enabled:
             self.shipper = Shipper(config, self.spool, transport=transport, clock=clock, wall_clock=wall_clock)
+        self.packs: PackState | None = None
+        self.poller: PackPoller | None = None
+        self.inbox = PackInbox()
+        if config.packs_enabled:
+            if blocklist is None and config.ban_command_enabled:
+                blocklist = NftBlocklist.from_config(config)
+            self.packs = PackState(config, rules, self.rules_digest, blocklist=blocklist, wall_clock=wall_clock)
+            self.poller = PackPoller(config, self.inbox, self.packs.known, client=pack_client)
+        self._detect_ns = 0
+        self._detect_lines = 0
         self.offsets = OffsetStore(config.state_dir)
         self.tailers: dict[str, FileTailer] = {}
         self.http: HealthServer | None = None
@@ -138,60 +143,7 @@ class Agent:
         self._next_prune = 0.0
         self._offsets_dirty = False
         self._started = False
-        self.registry = self._build_metrics()
-
-    # -- metrics ---------------------------------------------------------------------------------------
-
-    def _build_metrics(self) -> Registry:
-        reg = Registry()
-        lines = reg.counter("sentry_agent_lines_total", "Lines read per log source.", ("source",))
-        for source in self.config.sources:
-            lines.declare(source.name)
-        reg.counter(
-            "sentry_agent_matches_total",
-            "Lines matching a detection rule.",
-            ("rule",),
-            collector=lambda: {(k,): float(v) for k, v in self.detector.matches().items()},
-        )
-        reg.counter(
-            "sentry_agent_invalid_ips_total",
-            "Rule matches whose ip group was not a valid IP address (ignored).",
-            ("rule",),
-            collector=lambda: {(k,): float(v) for k, v in self.detector.invalid_ips().items()},
-        )
-        bans = reg.counter(
-            "sentry_agent_bans_total",
-            "Bans per rule (applied through nftables, or only recorded when ban_command_enabled is false).",
-            ("rule",),
-        )
-        for rule in self.active_rules:
-            bans.declare(rule.id)
-        reg.counter("sentry_agent_ban_suppressed_total", "Detections not banned because of never_ban.")
-        reg.counter("sentry_agent_ban_errors_total", "Bans that failed (see last_error in /healthz).")
-        reg.gauge(
-            "sentry_agent_spool_bytes",
-            "Bytes in the spool.",
-            collector=lambda: {(): self.spool.size_bytes},
-        )
-        reg.counter(
-            "sentry_agent_spool_dropped_total",
-            "Spool records dropped to stay under spool_max_bytes, per record type.",
-            ("type",),
-            collector=self._dropped_samples,
-        )
-        reg.gauge("sentry_agent_uptime_seconds", "Seconds since the agent started.",
-                  collector=lambda: {(): round(self.health.uptime(), 3)})  # fmt: skip
-        info = reg.gauge("sentry_agent_info", "Agent and rules version.", ("version", "rules_version"))
-        info.set(self.version, self.rules.version, value=1)
-        return reg
-
-    def _dropped_samples(self) -> dict[tuple[str, ...], float]:
-        dropped: dict[str, int] = {"alert": 0, "heartbeat": 0}
-        dropped.update(self.spool.dropped_counts())
-        return {(k,): float(v) for k, v in dropped.items()}
-
-    def _counter(self, name: str, *labels: str) -> int:
-        return int(self.registry.get(name).value(*labels))
+        self.registry = build_registry(self)
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -219,6 +171,10 @@ class Agent:
             poll_interval=cfg.poll_interval_seconds,
         )
         self.http.start()
+        if self.packs is not None:
+            change = self.packs.resume()
+            if change is not None:
+                self._use(change)
         now = self._clock()
         # The first poll defines "start at end" for files that exist now; it also catches up from offsets.
         self._poll_sources(now)
@@ -231,6 +187,8 @@ class Agent:
             self.shipper.start()
         else:
             log.info("shipping disabled (collector_url is not set): records stay in the spool")
+        if self.poller is not None:
+            self.poller.start()
         for rule in self.inactive_rules:
             log.info("rule %s inactive: source %r is not configured", rule.id, rule.source)
 
@@ -249,6 +207,7 @@ class Agent:
             stop.wait(self.config.poll_interval_seconds)
 
     def run_once(self) -> None:
+        self.take_pack()
         now = self._clock()
         self._poll_sources(now)
         if now >= self._next_heartbeat:
@@ -265,6 +224,8 @@ class Agent:
 
         Also safe after a failed :meth:`start`, which then writes nothing.
         """
+        if self.poller is not None:
+            self.poller.stop()
         if self._started:
             self._append([self._heartbeat("stop")])
             self._save_offsets()
@@ -298,7 +259,7 @@ class Agent:
             self._offsets_dirty = True
             lines_total.inc(name, amount=len(lines))
             for line in lines:
-                for detection in self.detector.feed(name, line, now):
+                for detection in self._feed(name, line, now):
                     alerts.append(self._act(detection))
         # One fsync for everything this poll produced; offsets are saved only after this succeeds.
         self._append(alerts)
@@ -336,6 +297,71 @@ class Agent:
             record["error"] = result.error
         return record
 
+    def _feed(self, source: str, line: str, now: float) -> list[Detection]:
+        start = time.perf_counter_ns()
+        try:
+            found = self.detector.feed(source, line, now)
+        except Exception as exc:
+            packs = self.packs
+            if packs is None or packs.active is None or packs.active.rules is None:
+                raise  # the release's own rules: nothing to go back to
+            reason = f"pack {packs.active.version} reverted: its detector raised {type(exc).__name__}: {exc}"
+            self._switch(packs.revert(reason))
+            return []
+        self._detect_ns += time.perf_counter_ns() - start
+        self._detect_lines += 1
+        return found
+
+    def detect_us_per_line(self) -> float | None:
+        if not self._detect_lines:
+            return None
+        return round(self._detect_ns / self._detect_lines / 1000.0, 3)
+
+    # -- packs -----------------------------------------------------------------------------------------
+
+    def take_pack(self) -> None:
+        """Apply the poller's latest verdict, if any (the loop thread, between two polls of the sources)."""
+        item = self.inbox.take()
+        if item is None or self.packs is None:
+            return
+        kind, value = item
+        if kind == "activate":
+            change = self.packs.activate(value)
+        elif kind == "refuse":
+            change = self.packs.refuse(*value)
+        else:
+            change = self.packs.drop()
+        if change is not None:
+            self._switch(change)
+
+    def _switch(self, change: Change) -> None:
+        self._use(change)
+        if self._started:
+            self._append([self._heartbeat("pack")])
+
+    def _use(self, change: Change) -> None:
+        """Replace the detector and everything derived from the rules in effect."""
+        rules = change.rules
+        active, inactive = rules.split(self.config.sources)
+        bans = self.registry.get("sentry_agent_bans_total")
+        for rule in active:
+            bans.declare(rule.id)
+        old = self.detector
+        self.detector = Detector(active)
+        self.detector.carry_counts(old)
+        self.rules, self.active_rules, self.inactive_rules = rules, active, inactive
+        self.rules_digest = change.rules_digest
+        self.health.set_rules(rules.version, [r.id for r in active], [r.id for r in inactive])
+        self._detect_ns = self._detect_lines = 0
+        log.info("rules %s in effect (%s): %d active, %d inactive", rules.version, change.reason,
+                 len(active), len(inactive))  # fmt: skip
+
+    def _heartbeat(self, event: str) -> dict[str, Any]:
+        return compose(self, event)
+
+    def envelope(self, kind: str) -> dict[str, Any]:
+        return self._envelope(kind)
+
     def _envelope(self, kind: str) -> dict[str, Any]:
         seq, self._seq = self._seq, self._seq + 1
         return {
@@ -350,55 +376,8 @@ class Agent:
             "rules_version": self.rules.version,
         }
 
-    def _heartbeat(self, event: str) -> dict[str, Any]:
-        record = self._envelope("heartbeat")
-        bans_active, firewall = self._firewall()
-        shipper = self.shipper
-        dropped = {"alert": 0, "heartbeat": 0, **self.spool.dropped_counts()}
-        record.update(
-            event=event,
-            status=self.health.status(),
-            uptime_seconds=round(self.health.uptime(), 3),
-            interval_seconds=self.config.heartbeat_interval_seconds,
-            rules_digest=self.rules_digest,
-            last_error=self.health.last_error,
-            spool_records=shipper.pending_records() if shipper is not None else self.spool.record_count,
-            spool_bytes=self.spool.size_bytes,
-            dropped=dropped,
-            quarantined=shipper.quarantined if shipper is not None else 0,
-            bans_active=bans_active,
-            firewall=firewall,
-            shipper=({**shipper.stats(), "last_error": shipper.last_error} if shipper is not None else None),
-            counters=self.counters(),
-        )
-        return record
-
-    def _firewall(self) -> tuple[int | None, dict[str, dict[str, int]] | None]:
-        """Bans active and drop counters, from one bounded nft call; (None, None) when unknown."""
-        if self.firewall_stats is None:
-            return None, None
-        try:
-            stats = self.firewall_stats()
-        except FirewallError as exc:
-            if str(exc) != self._firewall_error:  # once per distinct problem, not per heartbeat
-                log.warning("heartbeat without firewall figures: %s", exc)
-                self._firewall_error = str(exc)
-            return None, None
-        self._firewall_error = None
-        return stats.bans_active, stats.counters
-
     def counters(self) -> dict[str, Any]:
-        lines = self.registry.get("sentry_agent_lines_total")
-        bans = self.registry.get("sentry_agent_bans_total")
-        return {
-            "lines": {s.name: int(lines.value(s.name)) for s in self.config.sources},
-            "matches": self.detector.matches(),
-            "invalid_ips": self.detector.invalid_ips(),
-            "bans": {r.id: int(bans.value(r.id)) for r in self.active_rules},
-            "ban_suppressed": self._counter("sentry_agent_ban_suppressed_total"),
-            "ban_errors": self._counter("sentry_agent_ban_errors_total"),
-            "spool_dropped": {k[0]: int(v) for k, v in self._dropped_samples().items()},
-        }
+        return counters(self)
 
     def _append(self, records: list[dict[str, Any]]) -> None:
         try:

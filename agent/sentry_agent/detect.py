@@ -86,6 +86,14 @@ class Detector:
                 del self._hits[key]
         return found
 
+    def carry_counts(self, old: Detector) -> None:
+        """Keep the match counters of an old detector (they are totals since the agent started)."""
+        with old._count_lock, self._count_lock:
+            for rule_id, n in old._matches.items():
+                self._matches[rule_id] = self._matches.get(rule_id, 0) + n
+            for rule_id, n in old._invalid_ips.items():
+                self._invalid_ips[rule_id] = self._invalid_ips.get(rule_id, 0) + n
+
     def forget(self, rule_id: str, ip: IPAddress) -> None:
         """Undo the quiet period of a trigger (used when the ban itself failed)."""
         self._quiet_until.pop((rule_id, ip), None)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import AgentConfig
+
 __all__ = ["FirewallError", "FirewallStats", "NftStats", "StatsFunc", "parse_table"]
 
 # Output of a table with a few thousand banned addresses is well under this; more is not a table of ours.
@@ -114,6 +116,16 @@ class NftStats:
         self.argv = [str(nft_binary), "-j", "list", "table", family, table]
         self.ban_sets = tuple(ban_sets)
         self.timeout = timeout
+
+    @classmethod
+    def from_config(cls, config: AgentConfig) -> NftStats:
+        return cls(
+            family=config.nft_table_family,
+            table=config.nft_table,
+            ban_sets=(config.nft_set_v4, config.nft_set_v6),
+            nft_binary=config.nft_binary,
+            timeout=config.ban_timeout_seconds,
+        )
 
     def __call__(self) -> FirewallStats:
         try:

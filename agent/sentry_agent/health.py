@@ -57,6 +57,12 @@ class HealthState:
         self._last_error_mono = 0.0
         self._last_error_wall = 0.0
 
+    def set_rules(self, rules_version: str, active: Sequence[str], inactive: Sequence[str]) -> None:
+        """A detection pack's rules (or the release's again) took effect."""
+        with self._lock:
+            self.rules_version = rules_version
+            self.active_rules, self.inactive_rules = list(active), list(inactive)
+
     def uptime(self) -> float:
         return self._clock() - self._started
 

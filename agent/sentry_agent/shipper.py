@@ -23,28 +23,23 @@ It runs in its own thread next to the daemon's loop and follows ``docs/telemetry
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import hashlib
-import hmac
-import http.client
 import json
 import logging
 import os
 import random
 import re
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .config import AgentConfig
 from .health import rfc3339
 from .spool import Spool
+from .transport import HttpsTransport, Transport, TransportError
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -69,23 +64,9 @@ MAX_REJECTS = 3
 # How often an idle shipper looks for new records: the ship interval counts from when a record is first seen,
 # so this bounds how much later than written that is (cheap: a read of the spool from the acknowledged offset).
 IDLE_POLL_SECONDS = 0.25
-INGEST_PATH = "/v1/ingest"
-_MAX_RESPONSE = 1024 * 1024
 _BOOT_RE = re.compile(r"^[0-9a-f]{32}\Z")
 STATE_FILE = "shipper.json"
 QUARANTINE_FILE = "quarantine.jsonl"
-
-
-class TransportError(Exception):
-    """The collector could not be reached, or was not the pinned one (nothing was acknowledged)."""
-
-
-class Transport(Protocol):
-    def post(self, body: bytes) -> tuple[int, bytes]:
-        """Send one gzip'ed batch; (HTTP status, response body). Raises TransportError."""
-        ...
-
-    def close(self) -> None: ...
 
 
 # -- pure pieces -----------------------------------------------------------------------------------------
@@ -231,102 +212,6 @@ class Quarantine:
             os.replace(tmp, self.path)
         with open(self.path, "ab") as fh:
             fh.write(line + b"\n")
-
-
-# -- the network -----------------------------------------------------------------------------------------
-
-
-def cert_sha256(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()
-
-
-class _Stale(Exception):
-    """The collector ended the connection before it answered (see HttpsTransport.post)."""
-
-
-# What a request on a connection the peer already ended comes to: no answer (RemoteDisconnected, a
-# ConnectionResetError), a reset or a broken pipe while writing, or TLS's end of stream. Never a timeout.
-_STALE_ERRORS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
-
-
-class HttpsTransport:
-    """HTTP/1.1 over TLS to the collector, the certificate pinned; one connection, reused while it lasts."""
-
-    def __init__(self, host: str, port: int, pin: str, token: str, timeout: float) -> None:
-        self.host, self.port, self.pin, self.timeout = host, port, pin, timeout
-        self._token = token
-        # The collector's certificate is self-signed: the pin replaces chain and name checks (stronger).
-        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self._context.check_hostname = False
-        self._context.verify_mode = ssl.CERT_NONE
-        self._context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self._conn: http.client.HTTPSConnection | None = None
-
-    def _connect(self) -> http.client.HTTPSConnection:
-        conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self._context)
-        try:
-            conn.connect()  # TCP and the TLS handshake, each step bounded by the socket timeout
-            sock = conn.sock
-            der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
-        except (OSError, ssl.SSLError) as exc:
-            conn.close()
-            raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
-        if der is None or not hmac.compare_digest(cert_sha256(der), self.pin):
-            conn.close()
-            got = cert_sha256(der) if der else "no certificate"
-            raise TransportError(f"collector certificate does not match the pin (got {got}); nothing sent")
-        return conn
-
-    def post(self, body: bytes) -> tuple[int, bytes]:
-        reused = self._conn is not None
-        try:
-            return self._post_once(body)
-        except _Stale:
-            if not reused:
-                raise TransportError(
-                    f"POST to {self.host}:{self.port} failed: the collector closed the connection unanswered"
-                ) from None
-        # The collector closes a kept-alive connection once it has been idle for its keep-alive timeout (10 s): a
-        # request written as it closes is never handled and gets no answer. That is the normal end of an idle
-        # connection, not a failure (it happened before each batch that followed a pause), so one fresh connection,
-        # bounded like the first, carries the batch (idempotent anyway: every record carries its key).
-        log.debug("shipper: the collector ended the kept-alive connection; reconnecting")
-        try:
-            return self._post_once(body)
-        except _Stale:
-            raise TransportError(
-                f"POST to {self.host}:{self.port} failed: the collector closed the connection unanswered"
-            ) from None
-
-    def _post_once(self, body: bytes) -> tuple[int, bytes]:
-        if self._conn is None:
-            self._conn = self._connect()
-        headers = {
-            "Authorization": f"Bearer {self._token}",
-            "Content-Type": "application/json",
-            "Content-Encoding": "gzip",
-            "Content-Length": str(len(body)),
-        }
-        try:
-            self._conn.request("POST", INGEST_PATH, body=body, headers=headers)
-            resp = self._conn.getresponse()
-            data = resp.read(_MAX_RESPONSE)
-            if resp.will_close:
-                self.close()
-            return resp.status, data
-        except _STALE_ERRORS:
-            self.close()
-            raise _Stale from None
-        except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-            self.close()
-            reason = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else f"{type(exc).__name__}: {exc}"
-            raise TransportError(f"POST to {self.host}:{self.port} failed: {reason}") from None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.close()
-            self._conn = None
 
 
 # -- the shipper -----------------------------------------------------------------------------------------

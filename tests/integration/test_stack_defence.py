@@ -84,3 +84,49 @@ def test_a_lockout_firewall_change_reverts_by_itself(provisioned: Provisioned) -
     again = provision.site_request(settings, inv, provisioned.first.bundle, limit=victim.name)  # type: ignore[attr-defined]
     converged = run_playbook(replace(again, vault=vault.run_files(settings, inv)), settings)
     assert converged.ok, tail_stdout(converged, 60)
+
+
+PACK_NFT = """
+import ipaddress, json, subprocess, sys, time
+sys.path.insert(0, "/opt/sentry/current")
+from sentry_agent.ban import NftBanner
+from sentry_agent.blocklist import NftBlocklist
+from sentry_agent.packs import BlockEntry
+nft = NftBlocklist()
+net = ipaddress.ip_network("203.0.113.0/24")
+if sys.argv[1] == "add":
+    nft.apply([BlockEntry(net, time.time() + 600)], [], time.time())
+    NftBanner()(ipaddress.ip_address("203.0.113.9"), 60)  # inside the network: already blocked, no error
+else:
+    nft.apply([], [net], time.time())
+out = subprocess.run(["nft", "-j", "list", "set", "inet", "sentry", "banned_v4"], capture_output=True, check=True)
+print(json.dumps([i["set"] for i in json.loads(out.stdout)["nftables"] if "set" in i][0]))
+"""
+
+
+def test_a_pack_blocklist_network_enters_and_leaves_the_ban_set_and_fail2ban_still_bans(
+    provisioned: Provisioned,
+) -> None:
+    import json
+
+    env = provisioned.env
+    host = env.hosts()[1]
+    run = f"python3 - {{}} <<'EOF'\n{PACK_NFT}\nEOF"
+    jails = env.ssh(host, "fail2ban-client status")
+    jail = "sentry-game" if "sentry-game" in jails else "sshd"
+    banned_by_fail2ban = "198.51.100.99"
+    try:
+        added = json.loads(env.ssh(host, run.format("add")))
+        assert "interval" in added["flags"] and "timeout" in added["flags"], added
+        networks = [e["elem"] for e in added.get("elem", []) if isinstance(e.get("elem", {}).get("val"), dict)]
+        (entry,) = [e for e in networks if e["val"] == {"prefix": {"addr": "203.0.113.0", "len": 24}}]
+        assert 500 < entry["timeout"] <= 600, entry
+        # fail2ban's action (nft add element of one address) still works on an interval set.
+        env.ssh(host, f"fail2ban-client set {jail} banip {banned_by_fail2ban}")
+        listed = env.ssh(host, "nft list set inet sentry banned_v4")
+        assert banned_by_fail2ban in listed, listed
+        removed = json.loads(env.ssh(host, run.format("remove")))
+        assert "203.0.113.0/24" not in json.dumps(removed) and '"203.0.113.0"' not in json.dumps(removed), removed
+        assert banned_by_fail2ban in json.dumps(removed)  # the pack's removal leaves other bans alone
+    finally:
+        env.ssh(host, f"fail2ban-client set {jail} unbanip {banned_by_fail2ban}", check=False)

@@ -50,3 +50,19 @@ def test_wiring_names_the_collector_and_its_pin_never_the_token(settings: Settin
     }
     token = vault.get_secret(settings, inv, "collector_token")
     assert token and token not in repr(wiring)
+
+
+def test_wiring_passes_the_raw_release_signing_key_for_packs(settings: Settings, ledger: Ledger) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from orchestrator.releases import signing
+
+    inv = clients.create(settings, clients.build_spec(**SPEC), ledger)  # type: ignore[arg-type]
+    config.init(settings, listen="10.213.103.1:8443", url=None, sans=[])
+    assert "sentry_agent_pack_public_key" not in collector_extravars(settings, inv, ledger)
+    signing.keygen(settings.home)
+    raw = signing.load_public_key(signing.public_key_path(settings.home)).public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    key = collector_extravars(settings, inv, ledger)["sentry_agent_pack_public_key"]
+    assert key == raw.hex() and len(key) == 64
