@@ -24,6 +24,7 @@ from .catalog import (
 )
 from .errors import DefenceError, DefenceInputError
 from .pack import FORMAT, BlocklistEntry, Pack
+from .validate import validate_version
 
 __all__ = [
     "FORMAT",
@@ -37,5 +38,6 @@ __all__ = [
     "latest_pack",
     "list_packs",
     "packs_dir",
+    "validate_version",
     "verify_pack",
 ]
