@@ -62,8 +62,6 @@ def build(app: AppContext, version: str, rules_file: Path | None, blocklist_file
       sentryctl defence build --version 2026.12.7 --blocklist blocklist.yml
       sentryctl defence build --version 2026.12.8 --rules rules.json --blocklist blocklist.yml --json
     """
-    if rules_file is None and blocklist_file is None:
-        raise click.UsageError("give --rules FILE, --blocklist FILE, or both")
     packs.validate_version(version)  # before it is echoed: a newline in it would split the stage line
     app.stage(f"building defence pack {version}")
     built = packs.build_pack_files(

@@ -126,7 +126,7 @@ def build_pack_files(
 ) -> Pack:
     """What ``sentryctl defence build`` calls: read the files (one clear line per problem), then :func:`build_pack`."""
     if rules_file is None and blocklist_file is None:
-        raise DefenceInputError("a pack needs --rules FILE, --blocklist FILE, or both")
+        raise DefenceInputError("give --rules FILE, --blocklist FILE, or both")
     rules = load_rules_file(rules_file) if rules_file is not None else None
     blocklist = load_blocklist_file(blocklist_file) if blocklist_file is not None else []
     return build_pack(settings, ledger, version=version, rules=rules, blocklist=blocklist)

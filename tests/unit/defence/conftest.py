@@ -3,4 +3,10 @@ SENTRY_TEST_PG_URL, required with SENTRY_REQUIRE_PG=1), exactly as the ledger's 
 
 from __future__ import annotations
 
-from tests.integration.ledger.conftest import home, ledger, ledger_url, pg_admin  # noqa: F401 - fixtures
+from tests.integration.ledger.conftest import (  # noqa: F401 - fixtures
+    home,
+    ledger,
+    ledger_url,
+    pg_admin,
+    sql,
+)
