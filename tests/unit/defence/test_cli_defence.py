@@ -24,7 +24,9 @@ def home(tmp_path: Path) -> Path:
 
 def invoke(home: Path, *args: str) -> Result:
     inventories = home.parent / "inventories"
-    return CliRunner().invoke(cli.cli, ["--home", str(home), "--inventories", str(inventories), "defence", *args])
+    # Wide, so the table never wraps a digest whatever the terminal of the test run.
+    runner = CliRunner(env={"COLUMNS": "250"})
+    return runner.invoke(cli.cli, ["--home", str(home), "--inventories", str(inventories), "defence", *args])
 
 
 def write(path: Path, text: str) -> str:
