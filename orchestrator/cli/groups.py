@@ -8,6 +8,7 @@ from . import (
     audit,
     client,
     collector,
+    defence,
     demo,
     exec_,
     fleet,
@@ -40,6 +41,7 @@ BUILT: list[click.Command] = [
     collector.collector,
     fleet.fleet,
     incidents.incidents,
+    defence.defence,
 ]
 
 

@@ -15,7 +15,7 @@ from .config import CollectorSettings
 from .deps import operator_allowed
 from .metrics import Metrics
 from .portal_auth import SignInNeeded
-from .routes import health, ingest, portal
+from .routes import defence, health, ingest, portal
 
 ASGIApp = Any
 
@@ -42,6 +42,7 @@ def create_app(settings: CollectorSettings, ledger: Ledger) -> FastAPI:
     app.state.ledger = ledger
     app.state.metrics = Metrics()
     app.include_router(ingest.router)
+    app.include_router(defence.router)
     app.include_router(health.router)
     app.include_router(portal.router)
     app.mount("/metrics", _guard_operator(make_asgi_app(registry=app.state.metrics.registry), settings))

@@ -37,3 +37,9 @@ class Metrics:
             ["client"],
             registry=self.registry,
         )
+        self.defence = Counter(
+            "sentry_collector_defence_requests_total",
+            "Defence pack requests of agents, by route (assignment, pack) and result (ok, forbidden, not_found, ...).",
+            ["route", "result"],
+            registry=self.registry,
+        )
