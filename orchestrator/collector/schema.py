@@ -17,7 +17,12 @@ MAX_SEQ = 2**63 - 1
 MAX_INTERVAL_SECONDS = 86_400.0
 MAX_UPTIME_SECONDS = 1e10
 SEVERITIES = ("low", "medium", "high", "critical")
-HEARTBEAT_EVENTS = ("start", "interval", "stop")
+# "pack": written at once when the agent activates, reverts, refuses or drops a defence pack.
+HEARTBEAT_EVENTS = ("start", "interval", "stop", "pack")
+PACK_STATUSES = ("none", "active", "reverted", "refused")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+# A detector slower than this per line is broken, not slow; a value beyond it is not a measurement.
+MAX_DETECT_US_PER_LINE = 1e9
 
 
 class EnvelopeError(ValueError):
@@ -157,6 +162,26 @@ def _heartbeat_columns(record: dict[str, Any]) -> dict[str, Any]:
         "quarantined": _int(record, "quarantined"),
         "bans_active": _int(record, "bans_active"),
         **_firewall_totals(record.get("firewall")),
+        **_pack_columns(record),
+    }
+
+
+def _pack_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """The active defence pack's figures, read leniently like ``ban_seconds``: a value that does not fit is left
+    out (None), never a reason to refuse the heartbeat (agents from before packs send none of them)."""
+    version = record.get("pack_version")
+    digest = record.get("pack_digest")
+    status = record.get("pack_status")
+    cost = record.get("detect_us_per_line")
+    return {
+        "pack_version": version if isinstance(version, str) and 0 < len(version) <= 64 else None,
+        "pack_digest": digest if isinstance(digest, str) and SHA256_RE.match(digest) else None,
+        "pack_status": status if status in PACK_STATUSES else None,
+        "detect_us_per_line": (
+            float(cost)
+            if not isinstance(cost, bool) and isinstance(cost, int | float) and 0 <= cost <= MAX_DETECT_US_PER_LINE
+            else None
+        ),
     }
 
 

@@ -6,7 +6,7 @@ any point rolls all of it back: a crash never leaves state without its event or 
 ORM objects never leave the API (this module and the mixins it is made of, one module per subject: :mod:`.clients`,
 :mod:`.hosts`, :mod:`.runs`, :mod:`.host_releases`, :mod:`.events`, :mod:`.rollouts`, :mod:`.locks`,
 :mod:`.trainings`, :mod:`.audits`, :mod:`.telemetry`, :mod:`.incidents`, :mod:`.escalations`,
-:mod:`.analytics`, :mod:`.portal`); callers get the frozen records of :mod:`.records`.
+:mod:`.analytics`, :mod:`.portal`, :mod:`.defence`); callers get the frozen records of :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .base import json_object as _json_object
 from .base import utcnow as _utcnow
 from .chain import GENESIS_HASH, canonical_json, event_hash, utc_stamp
 from .clients import ClientsMixin
+from .defence import DefenceMixin
 from .errors import LedgerError
 from .escalations import EscalationsMixin
 from .events import EventsMixin
@@ -114,12 +115,13 @@ class Ledger(
     EscalationsMixin,
     AnalyticsMixin,
     PortalMixin,
+    DefenceMixin,
 ):
     """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`.
 
     The engine and its transactions are here; each subject is a mixin of its own module (clients, hosts, runs,
-    host releases, events, rollouts, rollout locks, training, audits, telemetry, incidents, escalations), and they
-    all write through the same ``_write``."""
+    host releases, events, rollouts, rollout locks, training, audits, telemetry, incidents, escalations, portal,
+    defence packs), and they all write through the same ``_write``."""
 
     def __init__(self, engine: Engine, url: URL, actor: str) -> None:
         self._engine = engine

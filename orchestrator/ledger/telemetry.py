@@ -69,6 +69,12 @@ class HeartbeatRecord:
     spool_bytes: int | None
     quarantined: int | None
     bans_active: int | None
+    # The agent's active defence pack (None: release rules only, or an agent from before packs) and the detector's
+    # mean cost per log line with it.
+    pack_version: str | None = None
+    pack_digest: str | None = None
+    pack_status: str | None = None
+    detect_us_per_line: float | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,7 @@ class TelemetryMixin(LedgerMixin):
         :class:`HostNotAllowed` (nothing stored) when ``host`` is not a live host of ``client``."""
         engine = self._writer if self._engine.dialect.name == "sqlite" else self._engine
         with self._guard("store telemetry in"), engine.begin() as conn:
-            if not _is_live_host(conn, client, host):
+            if not is_live_host(conn, client, host):
                 raise HostNotAllowed(f"host {host!r} is not a host of client {client!r}")
             by_type: dict[str, int] = {}
             for kind, model in (("alert", TelemetryAlert), ("heartbeat", TelemetryHeartbeat)):
@@ -225,7 +231,8 @@ class TelemetryMixin(LedgerMixin):
         return {"alert": int(alerts or 0), "heartbeat": int(beats or 0)}
 
 
-def _is_live_host(conn: Connection, client: str, host: str) -> bool:
+def is_live_host(conn: Connection, client: str, host: str) -> bool:
+    """Whether ``host`` is a live host of the live client ``client`` (what the collector asks of every agent)."""
     found = conn.execute(
         select(Host.id)
         .join(Client, and_(Client.id == Host.client_id))
@@ -285,6 +292,10 @@ def _heartbeat_record(r: TelemetryHeartbeat) -> HeartbeatRecord:
         spool_bytes=r.spool_bytes,
         quarantined=r.quarantined,
         bans_active=r.bans_active,
+        pack_version=r.pack_version,
+        pack_digest=r.pack_digest,
+        pack_status=r.pack_status,
+        detect_us_per_line=r.detect_us_per_line,
     )
 
 

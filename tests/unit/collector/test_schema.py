@@ -111,3 +111,47 @@ def test_durations() -> None:
     for bad in ("", "1", "0h", "1w", "-1h"):
         with pytest.raises(ConfigError):
             parse_duration(bad)
+
+
+def test_heartbeat_pack_fields_and_the_pack_event() -> None:
+    digest = "ab" * 32
+    beat = good(
+        type="heartbeat",
+        event="pack",
+        pack_version="2026.12.7",
+        pack_digest=digest,
+        pack_status="active",
+        detect_us_per_line=3.5,
+        pack_error="pack 2026.12.6 refused: signature does not verify",
+    )
+    parsed = parse_record(beat, "g1")
+    assert not isinstance(parsed, str)
+    assert parsed.columns["event"] == "pack"
+    assert (parsed.columns["pack_version"], parsed.columns["pack_digest"]) == ("2026.12.7", digest)
+    assert (parsed.columns["pack_status"], parsed.columns["detect_us_per_line"]) == ("active", 3.5)
+    assert parsed.raw["pack_error"].startswith("pack 2026.12.6")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("pack_version", 7),
+        ("pack_version", "x" * 65),
+        ("pack_digest", "ABC"),
+        ("pack_status", "exploded"),
+        ("detect_us_per_line", -1),
+        ("detect_us_per_line", True),
+        ("detect_us_per_line", float("nan")),
+        ("detect_us_per_line", "fast"),
+    ],
+)
+def test_odd_pack_fields_are_left_out_not_refused(key: str, value: object) -> None:
+    parsed = parse_record(good(type="heartbeat", **{key: value}), "g1")
+    assert not isinstance(parsed, str)
+    assert parsed.columns[key] is None
+
+
+def test_a_heartbeat_without_pack_fields_has_none_of_them() -> None:
+    parsed = parse_record(good(type="heartbeat", event="interval"), "g1")
+    assert not isinstance(parsed, str)
+    assert all(parsed.columns[k] is None for k in ("pack_version", "pack_digest", "pack_status", "detect_us_per_line"))
