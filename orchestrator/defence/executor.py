@@ -175,23 +175,22 @@ class PushExecutor:
     # ---- reading and judging --------------------------------------------------------------------
     def _watch(self) -> list[HostWatch]:
         """The gates' view of every host this push assigned (canaries stay watched during later waves)."""
-        now = self.clock()
         out = []
         by_client: dict[str, dict[str, dt.datetime]] = {}
         for key, h in self._hosts().items():
-            if h.get("state") in ASSIGNED and isinstance(h.get("assigned_at"), str):
+            at = h.get("assigned_at")
+            if h.get("state") in ASSIGNED and isinstance(at, str):
                 client, host = key.split("/", 1)
-                by_client.setdefault(client, {})[host] = dt.datetime.fromisoformat(h["assigned_at"])
+                by_client.setdefault(client, {})[host] = dt.datetime.fromisoformat(at)
         for client, assigned in sorted(by_client.items()):
             beats = self.ledger.push_beats(client, sorted(assigned), min(assigned.values()))
             for host, at in sorted(assigned.items()):
-                mine = tuple(b for b in beats[host])
+                mine = tuple(beats[host])
                 probe = HostWatch(client, host, at, mine, self._interval(client, host))
                 swapped = gates.first_on_pack(probe, self.digest)
                 since = self.ledger.ban_counts(client, [host], swapped)[host] if swapped else 0
                 base = self.ledger.ban_counts(client, [host], at - gates.BASELINE, at)[host]
                 out.append(HostWatch(client, host, at, mine, probe.expected_interval, since, base, swapped))
-        del now
         return out
 
     def _interval(self, client: str, host: str) -> float:
@@ -257,6 +256,14 @@ class PushExecutor:
     def _check_live(self) -> None:
         record = self.ledger.push(self.uid)
         if record is not None and record.state in ("reverted", "aborted"):
+            # The kill switch reverted every host that named this push; one this process assigned between its
+            # last check and the switch still names it, and goes back too.
+            late: dict[str, list[str]] = {}
+            for a in self.ledger.assignments():
+                if a.push_uid == self.uid:
+                    late.setdefault(a.client, []).append(a.host)
+            for client, names in sorted(late.items()):
+                self.ledger.revert_packs(client, names, reason=f"push {self.uid} was {record.state} while it ran")
             raise PushStopped(
                 f"push {self.uid} was {record.state} while it ran (kill switch); this process stops",
                 hint=f"see 'sentryctl defence status {self.uid}'",

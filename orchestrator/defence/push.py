@@ -288,6 +288,10 @@ def _run_locked(
     )
     if timing.clock is not None:
         executor.clock = timing.clock
+    in_waves = {h.client for w in waves for h in w.hosts}
+    for wt in planned.plan.waiting:
+        if wt.reason == "window" and wt.client not in in_waves:
+            executor.held[wt.client] = f"{wt.detail} (opens {wt.until})"
     try:
         executor.run()
     finally:

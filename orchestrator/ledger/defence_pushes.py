@@ -228,13 +228,14 @@ class DefencePushesMixin(LedgerMixin):
                 lock.client: lock
                 for lock in tx.session.scalars(select(DefencePushLock).where(DefencePushLock.client.in_(wanted)))
             }
-            states = dict(
-                tx.session.execute(
+            states: dict[str, str] = {
+                uid: state
+                for uid, state in tx.session.execute(
                     select(DefencePush.uid, DefencePush.state).where(
                         DefencePush.uid.in_(sorted({h.push_uid for h in held.values()}))
                     )
-                ).tuples()
-            )
+                )
+            }
             takeovers: dict[str, str] = {}
             blocking: list[RolloutLockRecord] = []
             for client, lock in sorted(held.items()):

@@ -105,7 +105,7 @@ class DefenceSignalsMixin(LedgerMixin):
         if until is not None:
             query = query.where(al.received_at < until)
         with self._read() as session:
-            found = {h: int(n) for h, n in session.execute(query).tuples()}
+            found = {h: int(n) for h, n in session.execute(query)}
         return {h: found.get(h, 0) for h in hosts}
 
     def banned_sources(self, since: _dt.datetime) -> list[BannedSource]:
@@ -118,7 +118,7 @@ class DefenceSignalsMixin(LedgerMixin):
         )
         per_ip: dict[str, list[tuple[str, int, _dt.datetime, _dt.datetime]]] = {}
         with self._read() as session:
-            for ip, client, count, first, last in session.execute(query).tuples():
+            for ip, client, count, first, last in session.execute(query):
                 per_ip.setdefault(str(ip), []).append((client, int(count), _aware(first), _aware(last)))
         return [
             BannedSource(
