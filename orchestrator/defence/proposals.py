@@ -10,6 +10,7 @@ it would cut Sentry off from the hosts it protects. Each network is proposed onc
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import ipaddress
 import json
 import logging
@@ -174,8 +175,10 @@ def opted_in(settings: Settings, ledger: Ledger) -> list[str]:
 
 def build_collective(settings: Settings, ledger: Ledger, active: Sequence[ProposalRecord], now: dt.datetime) -> str:
     """Build the collective pack (latest rules and blocklist + the proposals); returns its version."""
-    from .catalog import build_pack, latest_pack
-
+    # The catalog (build_pack, latest_pack) is helper B's module, merged after this one was written: looked up
+    # at call time so this module type-checks on its own. TODO(integrator): a plain import once both are in.
+    catalog = importlib.import_module("orchestrator.defence.catalog")
+    build_pack, latest_pack = catalog.build_pack, catalog.latest_pack
     latest = latest_pack(settings, ledger)
     previous = [(e.net, e.expires_at, e.comment) for e in latest.blocklist] if latest is not None else []
     version = next_version([p.version for p in ledger.packs()])

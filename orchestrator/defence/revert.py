@@ -52,9 +52,10 @@ def revert(
     clock: Callable[[], dt.datetime] = _now,
     wait: Callable[[float], bool] | None = None,
 ) -> RevertResult:
-    """Revert ``clients`` (None: every client with an assignment). Returns which hosts went back, and which of
+    """Revert ``clients`` (None: every client). Returns which hosts went back, and which of
     them confirmed within ``wait_seconds`` (0: do not wait)."""
-    known = sorted({a.client for a in ledger.assignments()})
+    # --all: every client, those with a push under way but nothing assigned yet (waiting for a window) included.
+    known = sorted({a.client for a in ledger.assignments()} | {c.name for c in ledger.clients()})
     scope = sorted(known if clients is None else dict.fromkeys(clients))
     if clients is not None:
         for c in scope:
