@@ -91,6 +91,20 @@ class HostStatus:
     rules_digest: str | None
     spool_records: int | None
     alerts_last_hour: int
+    # The defence pack the last heartbeat reports active, and the one the ledger assigns the host: "yes" when they
+    # agree, "no" when not (still swapping, refused, or the agent is behind), "" when neither names a pack.
+    pack_version: str | None = None
+    pack_digest: str | None = None
+    pack_status: str | None = None
+    assigned_version: str | None = None
+    assigned_digest: str | None = None
+    pack_matches: str = ""
+
+
+def pack_match(reported: str | None, assigned: str | None) -> str:
+    if reported is None and assigned is None:
+        return ""
+    return "yes" if reported == assigned else "no"
 
 
 def status(
@@ -105,6 +119,7 @@ def status(
     # A host gone from the inventory (or a client gone from the ledger) is judged by the default cadence.
     beats = {(b.client, b.host): b for b in ledger.latest_heartbeats(client)}
     counts = ledger.alert_counts(now - _dt.timedelta(hours=1), client)
+    assigned = {(a.client, a.host): a for a in ledger.assignments(client)}
     keys = {(c.name, h.name) for c in clients for h in c.hosts} | set(beats)
     result = []
     for key in sorted(keys):
@@ -121,6 +136,14 @@ def status(
                 rules_digest=last.rules_digest if last else None,
                 spool_records=last.spool_records if last else None,
                 alerts_last_hour=counts.get(key, 0),
+                pack_version=last.pack_version if last else None,
+                pack_digest=last.pack_digest if last else None,
+                pack_status=last.pack_status if last else None,
+                assigned_version=assigned[key].version if key in assigned else None,
+                assigned_digest=assigned[key].digest if key in assigned else None,
+                pack_matches=pack_match(
+                    last.pack_digest if last else None, assigned[key].digest if key in assigned else None
+                ),
             )
         )
     return result

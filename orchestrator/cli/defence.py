@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .. import defence as packs
 from .context import AppContext, pass_app
+from .defence_push import register_push
 from .options import json_option
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -160,4 +161,4 @@ def verify(app: AppContext, version: str, as_json: bool) -> None:
     app.out.print(f"verified: defence pack {found.version}, sha256 {found.digest[:16]}, signed by {found.signed_by}")
 
 
-# C registers push/revert/proposals/status here: from .defence_push import register_push; register_push(defence)
+register_push(defence)  # push, revert, proposals, status: orchestrator/cli/defence_push.py

@@ -33,12 +33,17 @@ def fleet() -> None:
 @json_option
 @pass_app
 def status(app: AppContext, client: str | None, as_json: bool) -> None:
-    """Per host: last heartbeat and its age, agent version, rules digest, spool depth, alerts in the last hour."""
+    """Per host: last heartbeat and its age, agent version, rules digest, the active defence pack (version and
+    short digest, as the last heartbeat reports it) and whether it matches the pack assigned ("yes"/"no"), spool
+    depth, alerts in the last hour."""
     rows = fleet_view.status(app.ledger, client, inventories=app.settings.inventories)
     if as_json:
         app.emit_json([r.__dict__ for r in rows])
         return
-    table = Table("client", "host", "state", "last heartbeat (UTC)", "age", "version", "rules", "spool", "alerts 1h")
+    table = Table(
+        "client", "host", "state", "last heartbeat (UTC)", "age", "version", "rules", "pack", "assigned", "spool",
+        "alerts 1h",
+    )  # fmt: skip
     for r in rows:
         colour = {"online": "green", "silent": "red"}.get(r.state, "yellow")
         table.add_row(
@@ -49,10 +54,19 @@ def status(app: AppContext, client: str | None, as_json: bool) -> None:
             f"{r.age_seconds:.0f}s" if r.age_seconds is not None else "",
             r.version or "",
             (r.rules_digest or "")[:12],
+            _pack(r.pack_version, r.pack_digest, r.pack_status),
+            "" if not r.pack_matches else ("[green]yes[/green]" if r.pack_matches == "yes" else "[red]no[/red]"),
             "" if r.spool_records is None else str(r.spool_records),
             str(r.alerts_last_hour),
         )
     app.out.print(table)
+
+
+def _pack(version: str | None, digest: str | None, state: str | None) -> str:
+    if version is None:
+        return "" if state in (None, "none") else str(state)
+    text = f"{version} {(digest or '')[:12]}"
+    return text if state in (None, "active") else f"{text} ({state})"
 
 
 @fleet.command()

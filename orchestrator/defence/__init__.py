@@ -8,7 +8,9 @@ One concern a module, each building only on those before it:
 - :mod:`.validate`: every check a pack passes before it is signed, failures naming the rule or entry;
 - :mod:`.catalog`: build a pack into ``<home>/defence/packs/<version>/`` and the ledger, read, list and verify it.
 
-Pushing packs to hosts, reverting them and proposals are :mod:`.push`, :mod:`.revert` and :mod:`.proposals`.
+Getting packs to hosts builds on those: :mod:`.policy` (orchestrator/data/defence.yml), :mod:`.gates` (pure
+verdicts on heartbeats), :mod:`.executor` and :mod:`.push` (canary, dwell, waves; resume), :mod:`.revert` (the
+kill switch) and :mod:`.proposals` (collective defence). They are imported by their own names, not from here.
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ from .base import utcnow as _utcnow
 from .chain import GENESIS_HASH, canonical_json, event_hash, utc_stamp
 from .clients import ClientsMixin
 from .defence import DefenceMixin
+from .defence_pushes import DefencePushesMixin
+from .defence_signals import DefenceSignalsMixin
 from .errors import LedgerError
 from .escalations import EscalationsMixin
 from .events import EventsMixin
@@ -116,6 +118,8 @@ class Ledger(
     AnalyticsMixin,
     PortalMixin,
     DefenceMixin,
+    DefencePushesMixin,
+    DefenceSignalsMixin,
 ):
     """The durable record. Open with :meth:`open`; use as a context manager or call :meth:`close`.
 

@@ -17,7 +17,7 @@ How hosts are chosen:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..track_names import FEATURE, HOTFIX, TRACK_NAMES
 from ..versions import compare, is_valid, version_key
@@ -52,6 +52,10 @@ __all__ = [
     "skip_reason",
 ]
 
+# Why a host is left out of a plan (None: it takes part). The release rule is skip_reason; a caller that plans
+# something else through the same waves and windows (a defence pack) passes its own.
+SkipRule = Callable[[ReleaseInput, HostInput], str | None]
+
 
 def plan(
     release: ReleaseInput,
@@ -60,8 +64,10 @@ def plan(
     now: dt.datetime,
     emergency_reason: str | None = None,
     rollback: bool = False,
+    skip: SkipRule | None = None,
 ) -> RolloutPlan:
-    """Plan ``release`` over ``clients`` as of ``now`` (timezone-aware). Pure: same inputs, same plan."""
+    """Plan ``release`` over ``clients`` as of ``now`` (timezone-aware). Pure: same inputs, same plan. ``skip``
+    replaces the release's own rule of which hosts are left out (:func:`skip_reason`)."""
     _check_inputs(release, clients, now)
     if emergency_reason is not None:
         emergency_reason = emergency_reason.strip()
@@ -74,7 +80,7 @@ def plan(
     for client in sorted(clients, key=lambda c: c.name):
         eligible = []
         for host in sorted(client.hosts, key=lambda h: h.host):
-            reason = skip_reason(release, host, rollback=rollback)
+            reason = skip(release, host) if skip is not None else skip_reason(release, host, rollback=rollback)
             if reason is None:
                 eligible.append(host)
             else:
