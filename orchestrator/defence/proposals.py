@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from .. import clients as client_store
-from ..audit.expected import host_vars
-from ..collector.config import CONFIG_FILE, collector_dir
 from ..ledger import Ledger
 from ..ledger.defence_signals import BannedSource, ProposalRecord
 from ..settings import Settings
+from . import validate
 from .catalog import build_pack, latest_pack
 
 log = logging.getLogger(__name__)
@@ -66,26 +63,10 @@ def protected_reason(net: str, protected: Sequence[tuple[Network, str]]) -> str 
 
 
 def protected_networks(settings: Settings) -> list[tuple[Network, str]]:
-    """Every client's management networks (as provisioning gives them to the firewall) and the collector."""
-    out: list[tuple[Network, str]] = []
-    for inv in client_store.list_clients(settings):
-        for h in inv.hosts:
-            for net in host_vars(inv, h.name).get("sentry_mgmt_networks") or ():
-                try:
-                    out.append(
-                        (ipaddress.ip_network(str(net), strict=False), f"the management network of {inv.client}")
-                    )
-                except ValueError:
-                    log.warning("ignoring malformed management network %r of %s", net, inv.client)
-    conf = collector_dir(settings) / CONFIG_FILE
-    try:
-        host = urlsplit(str(json.loads(conf.read_text(encoding="utf-8"))["url"])).hostname or ""
-        out.append((ipaddress.ip_network(host), "the collector's address"))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no collector, or one named by host name: management networks still hold the controller
-    out.append((ipaddress.ip_network("127.0.0.0/8"), "loopback"))
-    out.append((ipaddress.ip_network("::1/128"), "loopback"))
-    return list(dict.fromkeys(out))
+    """What no proposal may block: what no pack may block (every client's management networks and the collector,
+    one home in :mod:`.validate`), and loopback, which an address in a ban could never rightly be."""
+    loopback = [(ipaddress.ip_network("127.0.0.0/8"), "loopback"), (ipaddress.ip_network("::1/128"), "loopback")]
+    return list(dict.fromkeys([*validate.protected_networks(settings), *loopback]))
 
 
 def propose(
