@@ -88,3 +88,28 @@ def test_protected_networks_cover_the_collector_and_overlaps() -> None:
         [], now,
     )  # fmt: skip
     assert kept == [{"net": "203.0.113.0/24", "expires_at": "2026-12-08T00:00:00Z", "comment": "botnet"}]
+
+
+def test_the_collective_pack_is_the_latest_pack_plus_the_proposals_signed_and_recorded(
+    settings: Settings, ledger: Ledger, fleet: Fleet
+) -> None:
+    from orchestrator.defence import build_pack, get_pack
+    from orchestrator.releases import signing
+
+    signing.keygen(settings.home)
+    for i, name in enumerate(["acme", "globex", "initech"], start=1):
+        add_client(settings, ledger, name, "professional", 1, first=i, mgmt="192.0.2.0/24")
+    expires = (fleet.now + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    base = [{"net": "203.0.113.0/24", "expires_at": expires, "comment": "botnet"}]
+    build_pack(settings, ledger, version="1.4.0", rules=None, blocklist=base)
+    for client, host in [("acme", "a1"), ("globex", "g1"), ("initech", "i1")]:
+        fleet.ban(client, host, "198.51.100.7")
+    found = proposals.propose(
+        settings, ledger, min_clients=3, within=dt.timedelta(hours=1), expires=dt.timedelta(days=7), now=fleet.now
+    )
+    version = proposals.build_collective(settings, ledger, found.active, fleet.now)
+    assert version == "1.4.1"
+    pack = get_pack(settings, ledger, version)
+    assert sorted(e.net for e in pack.blocklist) == ["198.51.100.7/32", "203.0.113.0/24"]
+    assert pack.signed_by is not None, "signed with Sentry's release key"
+    assert [p.pushed_version for p in ledger.proposals(active_at=fleet.now)] == [version]
