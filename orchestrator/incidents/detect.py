@@ -10,6 +10,8 @@ Dedup keys (unique per client among open incidents, see :mod:`orchestrator.ledge
 - ``silent:<host>:<last heartbeat>`` (``once``): one incident per silence, opened once even if resolved while
   the host stays silent; the host reporting again and falling silent later is a new silence;
 - ``rollout_halted:<rollout>`` for a rollout that halted (``once``: the halt is one event);
+- ``push_halted:<push>`` for a defence push that halted at a gate (``once``; its hosts were reverted, but the pack
+  that broke a canary needs a person before anyone pushes it again);
 - ``audit_drift`` per client: audits finding drift merge into the open drift incident.
 """
 
@@ -95,6 +97,12 @@ def detect(
             uid = e.subject or "?"
             title = f"rollout {uid} halted"
             add(e.client, f"rollout_halted:{uid}", _Found("rollout_halted", "high", title, set(), 1, True, {}))
+        elif e.kind == "defence.push_state" and e.payload.get("to") == "halted":
+            uid = e.subject or "?"
+            why = e.payload.get("halt_reason")
+            title = f"defence push {uid} halted" + (f": {why}" if isinstance(why, str) and why else "")
+            detail = {"push": uid}
+            add(e.client, f"push_halted:{uid}", _Found("push_halted", "high", title[:300], set(), 1, True, detail))
         elif e.kind == "audit.recorded" and e.payload.get("result") == "drift":
             hosts = e.payload.get("hosts")
             drifted = {h for h, s in hosts.items() if s == "drift"} if isinstance(hosts, dict) else set()

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], _dt.datetime]
 SETTLE = _dt.timedelta(seconds=2)
 BATCH = 5000
-EVENT_KINDS = ("rollout.state", "audit.recorded")
+EVENT_KINDS = ("rollout.state", "defence.push_state", "audit.recorded")
 
 
 def real_clock() -> _dt.datetime:

@@ -27,7 +27,7 @@ from .models import Incident, IncidentStep, IncidentWatermark, TelemetryAlert
 from .telemetry import AlertRecord, _alert_record
 
 INCIDENT_STATES = ("open", "acked", "resolved")
-INCIDENT_KINDS = ("attack", "silent_host", "rollout_halted", "audit_drift")
+INCIDENT_KINDS = ("attack", "silent_host", "rollout_halted", "push_halted", "audit_drift")
 SEVERITIES = ("low", "medium", "high", "critical")
 
 

@@ -46,10 +46,20 @@ def test_silence_halt_and_drift_and_clients_gone_are_ignored() -> None:
         EventIn("audit.recorded", "globex", "au-1", {"result": "drift", "hosts": {"db1": "drift", "db2": "compliant"}}),
         EventIn("audit.recorded", "globex", "au-2", {"result": "compliant", "hosts": {}}),
         EventIn("rollout.state", "removed-client", "ro-3", {"to": "halted"}),
+        EventIn("defence.push_state", "acme", "dp-1", {"from": "running", "to": "halted", "halt_reason": "canary"}),
+        EventIn("defence.push_state", "acme", "dp-2", {"from": "running", "to": "completed"}),
     ]
     specs = detect([], events, [SilentHost("acme", "game2", last), SilentHost("gone", "x", last)], TIERS, NOW)
     got = {(s.client, s.kind): s for s in specs}
-    assert set(got) == {("acme", "rollout_halted"), ("globex", "audit_drift"), ("acme", "silent_host")}
+    assert set(got) == {
+        ("acme", "rollout_halted"), ("acme", "push_halted"), ("globex", "audit_drift"), ("acme", "silent_host")
+    }  # fmt: skip
+    halted_push = got[("acme", "push_halted")]
+    assert (halted_push.dedup_key, halted_push.title, halted_push.once) == (
+        "push_halted:dp-1",
+        "defence push dp-1 halted: canary",
+        True,
+    )
     assert got[("acme", "rollout_halted")].dedup_key == "rollout_halted:ro-1" and got[("acme", "rollout_halted")].once
     assert got[("globex", "audit_drift")].hosts == ("db1",)
     silent = got[("acme", "silent_host")]
