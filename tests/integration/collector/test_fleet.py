@@ -45,7 +45,8 @@ def test_fleet_status_reports_every_column_and_judges_silence_by_the_receive_clo
     assert rows[("acme", "game2")] | {"client": None} == {
         "client": None, "host": "game2", "state": "never seen", "expected_interval_seconds": EXPECTED,
         "last_heartbeat": None, "age_seconds": None, "version": None, "rules_digest": None, "spool_records": None,
-        "alerts_last_hour": 0,
+        "alerts_last_hour": 0, "pack_version": None, "pack_digest": None, "pack_status": None,
+        "assigned_version": None, "assigned_digest": None, "pack_matches": "",
     }  # fmt: skip
     assert (rows[("rival", "r1")]["state"], rows[("rival", "r1")]["version"]) == ("online", "1.2.4")
     assert set(status(collector, "--client", "acme")) == {("acme", "game1"), ("acme", "game2")}
