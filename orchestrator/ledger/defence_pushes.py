@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import lockrows
 from .base import LedgerMixin, json_object, names, required
 from .chain import utc_stamp
-from .errors import LedgerError, RolloutLockGone
+from .errors import LedgerError
 from .push_models import DefencePush, DefencePushLock
 from .records import RolloutLockRecord
 
@@ -219,109 +220,25 @@ class DefencePushesMixin(LedgerMixin):
         clients recovered."""
         wanted = names(clients, f"the clients to lock for push {push_uid}")
         required(holder_host, "the host name of a push lock holder")
-        recovered: list[str] = []
         with self._write(actor) as tx:
             push = _require(tx.session, push_uid)
             if push.state in FINAL_PUSH_STATES:
                 raise LedgerError(f"push {push_uid} is {push.state}; a finished push takes no locks")
-            held = {
-                lock.client: lock
-                for lock in tx.session.scalars(select(DefencePushLock).where(DefencePushLock.client.in_(wanted)))
-            }
-            states: dict[str, str] = {
-                uid: state
-                for uid, state in tx.session.execute(
-                    select(DefencePush.uid, DefencePush.state).where(
-                        DefencePush.uid.in_(sorted({h.push_uid for h in held.values()}))
-                    )
-                )
-            }
-            takeovers: dict[str, str] = {}
-            blocking: list[RolloutLockRecord] = []
-            for client, lock in sorted(held.items()):
-                if (lock.push_uid, lock.holder_host, lock.holder_pid) == (push_uid, holder_host, holder_pid):
-                    continue
-                if states.get(lock.push_uid) in FINAL_PUSH_STATES:
-                    takeovers[client] = f"its push is {states[lock.push_uid]}"
-                elif is_stale(lock_record(lock)):
-                    takeovers[client] = "its holder is gone"
-                else:
-                    blocking.append(lock_record(lock))
-            if blocking:
-                raise PushLocked(blocking)
-            holder = {"holder_host": holder_host, "holder_pid": holder_pid}
-            for client in sorted(wanted):
-                current = held.get(client)
-                if current is None:
-                    tx.session.add(
-                        DefencePushLock(
-                            client=client,
-                            push_uid=push_uid,
-                            holder_host=holder_host,
-                            holder_pid=holder_pid,
-                            acquired_at=tx.now,
-                            heartbeat_at=tx.now,
-                        )
-                    )
-                    tx.append("defence.push_lock_acquired", client, push_uid, holder)
-                elif client in takeovers:
-                    previous = {
-                        "push_uid": current.push_uid,
-                        "holder_host": current.holder_host,
-                        "holder_pid": current.holder_pid,
-                        "heartbeat_at": utc_stamp(current.heartbeat_at),
-                    }
-                    current.push_uid, current.holder_host, current.holder_pid = push_uid, holder_host, holder_pid
-                    current.acquired_at = current.heartbeat_at = tx.now
-                    recovered.append(client)
-                    tx.append(
-                        "defence.push_lock_recovered",
-                        client,
-                        push_uid,
-                        {**holder, "previous": previous, "reason": takeovers[client]},
-                    )
-                else:
-                    current.heartbeat_at = tx.now
-            tx.session.flush()
-        return recovered
+            return lockrows.take(tx, PUSH_LOCKS, wanted, push_uid, holder_host, holder_pid, is_stale)
 
     def heartbeat_push_locks(self, push_uid: str, *, holder_host: str, holder_pid: int) -> list[str]:
         """Mark this holder's locks of ``push_uid`` alive (no event); none held raises RolloutLockGone."""
         with self._write(None) as tx:
-            locks = tx.session.scalars(
-                select(DefencePushLock).where(
-                    DefencePushLock.push_uid == push_uid,
-                    DefencePushLock.holder_host == holder_host,
-                    DefencePushLock.holder_pid == holder_pid,
-                )
-            ).all()
-            if not locks:
-                raise RolloutLockGone(
-                    f"push {push_uid} holds no push locks as host {holder_host} pid {holder_pid}",
-                    hint=f"another controller may have taken it over; see 'sentryctl defence status {push_uid}'",
-                )
-            for lock in locks:
-                lock.heartbeat_at = tx.now
-            return sorted(lock.client for lock in locks)
+            return lockrows.beat(tx, PUSH_LOCKS, push_uid, holder_host, holder_pid)
 
     def release_push_locks(self, push_uid: str, *, actor: str | None = None) -> list[str]:
         with self._write(actor) as tx:
-            locks = tx.session.scalars(select(DefencePushLock).where(DefencePushLock.push_uid == push_uid)).all()
-            for lock in sorted(locks, key=lambda lock: lock.client):
-                tx.session.delete(lock)
-                tx.append(
-                    "defence.push_lock_released",
-                    lock.client,
-                    push_uid,
-                    {"holder_host": lock.holder_host, "holder_pid": lock.holder_pid},
-                )
-            tx.session.flush()
-            return sorted(lock.client for lock in locks)
+            return lockrows.release(tx, PUSH_LOCKS, push_uid)
 
     def push_locks(self) -> list[RolloutLockRecord]:
         """Every push lock held now (as the rollout lock record: ``rollout_uid`` names the push)."""
         with self._read() as session:
-            return [lock_record(r) for r in session.scalars(select(DefencePushLock).order_by(DefencePushLock.client))]
+            return lockrows.held(session, PUSH_LOCKS)
 
 
 class PushLocked(LedgerError):
@@ -338,18 +255,6 @@ class PushLocked(LedgerError):
             ),
         )
         self.locks = tuple(locks)
-
-
-def lock_record(lock: DefencePushLock) -> RolloutLockRecord:
-    """A push lock in the rollout lock's record, so one staleness rule (``lock_is_stale``) judges both."""
-    return RolloutLockRecord(
-        client=lock.client,
-        rollout_uid=lock.push_uid,
-        holder_host=lock.holder_host,
-        holder_pid=lock.holder_pid,
-        acquired_at=lock.acquired_at,
-        heartbeat_at=lock.heartbeat_at,
-    )
 
 
 def _find(session: Session, uid: str) -> DefencePush | None:
@@ -381,3 +286,15 @@ def _record(p: DefencePush) -> PushRecord:
         finished_at=p.finished_at,
         detail=dict(p.detail),
     )
+
+
+PUSH_LOCKS = lockrows.LockTable(
+    model=DefencePushLock,
+    owner_column="push_uid",
+    owner_model=DefencePush,
+    final_states=FINAL_PUSH_STATES,
+    events="defence.push_lock_",
+    noun="push",
+    locked=PushLocked,
+    gone_hint="another controller may have taken it over; see 'sentryctl defence status {uid}'",
+)

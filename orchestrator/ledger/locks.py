@@ -26,11 +26,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sqlalchemy import select
-
+from . import lockrows
 from .base import LedgerMixin, names, required
-from .chain import utc_stamp
-from .errors import LedgerError, RolloutLocked, RolloutLockGone
+from .errors import LedgerError, RolloutLocked
 from .models import Rollout, RolloutLock
 from .records import FINAL_ROLLOUT_STATES, RolloutLockRecord
 from .rollouts import require_rollout
@@ -38,6 +36,17 @@ from .rollouts import require_rollout
 # A holder renews its locks every HEARTBEAT_SECONDS; one on another machine silent for LOCK_STALE_SECONDS is dead.
 HEARTBEAT_SECONDS = 60.0
 LOCK_STALE_SECONDS = 15 * 60
+
+ROLLOUT_LOCKS = lockrows.LockTable(
+    model=RolloutLock,
+    owner_column="rollout_uid",
+    owner_model=Rollout,
+    final_states=frozenset(FINAL_ROLLOUT_STATES),
+    events="rollout.lock_",
+    noun="rollout",
+    locked=RolloutLocked,
+    gone_hint="another process may have taken them over; see 'sentryctl rollout status {uid}'",
+)
 # The start time read from /proc is exact to a second (boot time) plus a clock tick: a process started more than
 # this after the lock was taken cannot be the process that took it.
 _START_SLACK_SECONDS = 2.0
@@ -106,7 +115,6 @@ class RolloutLocksMixin(LedgerMixin):
         wanted = names(clients, f"the clients to lock for rollout {rollout_uid}")
         required(holder_host, "the host name of a rollout lock holder")
         _check_pid(holder_pid)
-        recovered: list[str] = []
         with self._write(actor) as tx:
             rollout = require_rollout(tx.session, rollout_uid, hosts=False)
             if rollout.state in FINAL_ROLLOUT_STATES:
@@ -117,92 +125,13 @@ class RolloutLocksMixin(LedgerMixin):
                     f"rollout {rollout_uid} does not include client {outside[0]!r}",
                     hint=f"it covers {', '.join(rollout.clients)}",
                 )
-            held = {
-                lock.client: lock
-                for lock in tx.session.scalars(select(RolloutLock).where(RolloutLock.client.in_(wanted)))
-            }
-            holder_states: dict[str, str] = {
-                uid: state
-                for uid, state in tx.session.execute(
-                    select(Rollout.uid, Rollout.state).where(
-                        Rollout.uid.in_(sorted({h.rollout_uid for h in held.values()}))
-                    )
-                )
-            }
-
-            takeovers: list[tuple[RolloutLock, str]] = []
-            blocking: list[RolloutLockRecord] = []
-            for client in sorted(held):
-                lock = held[client]
-                if (lock.rollout_uid, lock.holder_host, lock.holder_pid) == (rollout_uid, holder_host, holder_pid):
-                    continue
-                holder_state = holder_states.get(lock.rollout_uid)
-                if holder_state in FINAL_ROLLOUT_STATES:
-                    takeovers.append((lock, f"its rollout is {holder_state}"))
-                elif is_stale(lock_record(lock)):
-                    takeovers.append((lock, "its holder is gone"))
-                else:
-                    blocking.append(lock_record(lock))
-            if blocking:
-                raise RolloutLocked(blocking)
-
-            taken_over = {lock.client: reason for lock, reason in takeovers}
-            holder = {"holder_host": holder_host, "holder_pid": holder_pid}
-            for client in sorted(wanted):
-                current = held.get(client)
-                if current is None:
-                    tx.session.add(
-                        RolloutLock(
-                            client=client,
-                            rollout_uid=rollout_uid,
-                            holder_host=holder_host,
-                            holder_pid=holder_pid,
-                            acquired_at=tx.now,
-                            heartbeat_at=tx.now,
-                        )
-                    )
-                    tx.append("rollout.lock_acquired", client, rollout_uid, holder)
-                elif client in taken_over:
-                    previous = {
-                        "rollout_uid": current.rollout_uid,
-                        "holder_host": current.holder_host,
-                        "holder_pid": current.holder_pid,
-                        "acquired_at": utc_stamp(current.acquired_at),
-                        "heartbeat_at": utc_stamp(current.heartbeat_at),
-                    }
-                    current.rollout_uid = rollout_uid
-                    current.holder_host = holder_host
-                    current.holder_pid = holder_pid
-                    current.acquired_at = current.heartbeat_at = tx.now
-                    recovered.append(client)
-                    tx.append(
-                        "rollout.lock_recovered",
-                        client,
-                        rollout_uid,
-                        {**holder, "previous": previous, "reason": taken_over[client]},
-                    )
-                else:
-                    current.heartbeat_at = tx.now
-            tx.session.flush()
-        return recovered
+            return lockrows.take(tx, ROLLOUT_LOCKS, wanted, rollout_uid, holder_host, holder_pid, is_stale)
 
     def release_rollout_locks(self, rollout_uid: str, *, actor: str | None = None) -> list[str]:
         """Release every lock ``rollout_uid`` holds (one ``rollout.lock_released`` event each) and return their
         clients. Locks it no longer holds (recovered by another rollout) are left alone; none held is no error."""
         with self._write(actor) as tx:
-            locks = tx.session.scalars(
-                select(RolloutLock).where(RolloutLock.rollout_uid == rollout_uid).order_by(RolloutLock.client)
-            ).all()
-            for lock in locks:
-                tx.session.delete(lock)
-                tx.append(
-                    "rollout.lock_released",
-                    lock.client,
-                    rollout_uid,
-                    {"holder_host": lock.holder_host, "holder_pid": lock.holder_pid},
-                )
-            tx.session.flush()
-            return [lock.client for lock in locks]
+            return lockrows.release(tx, ROLLOUT_LOCKS, rollout_uid)
 
     def heartbeat_rollout_locks(
         self,
@@ -217,42 +146,13 @@ class RolloutLocksMixin(LedgerMixin):
         locks does not keep this one going. Holding none raises :class:`RolloutLockGone`: the caller has lost its locks
         and must stop."""
         with self._write(actor) as tx:
-            query = select(RolloutLock).where(RolloutLock.rollout_uid == rollout_uid)
-            if holder_host is not None:
-                query = query.where(RolloutLock.holder_host == holder_host)
-            if holder_pid is not None:
-                query = query.where(RolloutLock.holder_pid == holder_pid)
-            locks = tx.session.scalars(query.order_by(RolloutLock.client)).all()
-            if not locks:
-                holder = " ".join(
-                    part
-                    for part in (
-                        f"host {holder_host}" if holder_host is not None else "",
-                        f"pid {holder_pid}" if holder_pid is not None else "",
-                    )
-                    if part
-                )
-                raise RolloutLockGone(
-                    f"rollout {rollout_uid} holds no rollout locks" + (f" as {holder}" if holder else ""),
-                    hint=f"another process may have taken them over; see 'sentryctl rollout status {rollout_uid}'",
-                )
-            for lock in locks:
-                lock.heartbeat_at = tx.now
-            tx.session.flush()
-            return [lock.client for lock in locks]
+            return lockrows.beat(tx, ROLLOUT_LOCKS, rollout_uid, holder_host, holder_pid)
 
     def rollout_locks(self) -> list[RolloutLockRecord]:
         """Every lock held now, by client."""
         with self._read() as session:
-            return [lock_record(lock) for lock in session.scalars(select(RolloutLock).order_by(RolloutLock.client))]
+            return lockrows.held(session, ROLLOUT_LOCKS)
 
 
 def lock_record(lock: RolloutLock) -> RolloutLockRecord:
-    return RolloutLockRecord(
-        client=lock.client,
-        rollout_uid=lock.rollout_uid,
-        holder_host=lock.holder_host,
-        holder_pid=lock.holder_pid,
-        acquired_at=lock.acquired_at,
-        heartbeat_at=lock.heartbeat_at,
-    )
+    return ROLLOUT_LOCKS.record(lock)
