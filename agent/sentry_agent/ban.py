@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import AgentConfig, IPNetwork
 from .detect import IPAddress
+from .nft import NftError, run_nft
 
 __all__ = ["BanError", "BanFunc", "BanManager", "BanOutcome", "BanResult", "NftBanner"]
 
@@ -81,16 +81,9 @@ class NftBanner:
     def __call__(self, ip: IPAddress, seconds: int) -> None:
         argv = self.argv(ip, seconds)
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise BanError(f"nft timed out after {self.timeout:g}s banning {ip}") from None
-        except OSError as exc:
-            raise BanError(f"cannot run {self.nft_binary}: {exc.strerror or exc}") from None
-        if proc.returncode != 0 and OVERLAP_ERROR in (proc.stderr or ""):
-            return  # inside a blocklisted network: dropped already, until the network's entry expires
-        if proc.returncode != 0:
-            detail = " ".join((proc.stderr or proc.stdout or "").split())[:300]
-            raise BanError(f"nft exited {proc.returncode} banning {ip}: {detail or 'no output'}")
+            run_nft(self.nft_binary, argv[1:], timeout=self.timeout, what=f"banning {ip}")
+        except NftError as exc:
+            raise BanError(str(exc)) from None
 
 
 class BanManager:

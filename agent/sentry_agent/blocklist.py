@@ -27,13 +27,13 @@ import bisect
 import ipaddress
 import json
 import math
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import AgentConfig, IPNetwork
+from .nft import NftError, run_nft
 from .packs import BlockEntry
 
 __all__ = ["BlocklistError", "NftBlocklist", "Plan", "parse_elements", "plan"]
@@ -221,21 +221,9 @@ class NftBlocklist:
         return p
 
     def _run(self, args: list[str], script: str | None, what: str, deletions: int = 0) -> bytes:
-        argv = [str(self.nft_binary), *args]
-        timeout = self.timeout + DELETE_SECONDS * deletions
         try:
-            proc = subprocess.run(
-                argv,
-                input=script.encode() if script is not None else None,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
+            return run_nft(
+                self.nft_binary, args, timeout=self.timeout + DELETE_SECONDS * deletions, what=what, script=script
             )
-        except subprocess.TimeoutExpired:
-            raise BlocklistError(f"nft timed out after {timeout:g}s {what}") from None
-        except OSError as exc:
-            raise BlocklistError(f"cannot run {self.nft_binary}: {exc.strerror or exc}") from None
-        if proc.returncode != 0:
-            detail = " ".join(proc.stderr.decode(errors="replace").split())[:300]
-            raise BlocklistError(f"nft exited {proc.returncode} {what}: {detail or 'no output'}")
-        return bytes(proc.stdout)
+        except NftError as exc:
+            raise BlocklistError(str(exc)) from None

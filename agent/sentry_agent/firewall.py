@@ -13,13 +13,13 @@ the rule's comment if it has one; else the set it refers to (``banned_v4``, ``ga
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import AgentConfig
+from .nft import NftError, run_nft
 
 __all__ = ["FirewallError", "FirewallStats", "NftStats", "StatsFunc", "parse_table"]
 
@@ -129,17 +129,12 @@ class NftStats:
 
     def __call__(self) -> FirewallStats:
         try:
-            proc = subprocess.run(self.argv, capture_output=True, timeout=self.timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise FirewallError(f"nft timed out after {self.timeout:g}s listing the firewall table") from None
-        except OSError as exc:
-            raise FirewallError(f"cannot run {self.argv[0]}: {exc.strerror or exc}") from None
-        if proc.returncode != 0:
-            detail = " ".join(proc.stderr.decode(errors="replace").split())[:300]
-            raise FirewallError(f"nft exited {proc.returncode} listing the firewall table: {detail or 'no output'}")
-        if len(proc.stdout) > _MAX_OUTPUT:
+            out = run_nft(Path(self.argv[0]), self.argv[1:], timeout=self.timeout, what="listing the firewall table")
+        except NftError as exc:
+            raise FirewallError(str(exc)) from None
+        if len(out) > _MAX_OUTPUT:
             raise FirewallError(f"nft listed more than {_MAX_OUTPUT} bytes; not reading it")
         try:
-            return parse_table(json.loads(proc.stdout), self.ban_sets)
+            return parse_table(json.loads(out), self.ban_sets)
         except (ValueError, TypeError) as exc:
             raise FirewallError(f"nft -j output is not what was expected: {exc}") from None
