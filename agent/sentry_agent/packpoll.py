@@ -32,7 +32,7 @@ from typing import Any
 from .config import AgentConfig
 from .packs import MAX_BLOCKLIST, VERSION_RE, PackError, check_pack
 from .packstate import PackInbox
-from .transport import HttpsTransport, TransportError
+from .transport import HttpsTransport, TransportError, error_text
 
 __all__ = ["Assignment", "PackClient", "PackPoller", "PollError"]
 
@@ -73,7 +73,7 @@ class PackClient:
         except TransportError as exc:
             raise PollError(str(exc)) from None
         if status != 200:
-            raise PollError(f"GET {path.split('?', maxsplit=1)[0]}: collector answered {status}: {_error_text(body)}")
+            raise PollError(f"GET {path.split('?', maxsplit=1)[0]}: collector answered {status}: {error_text(body)}")
         return headers, body
 
     def assignment(self) -> Assignment:
@@ -190,13 +190,3 @@ class PackPoller:
             self._thread.join(timeout=2 * self.config.collector_timeout_seconds + 1)
             self._thread = None
         self.client.close()
-
-
-def _error_text(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return " ".join(data["error"].split())[:200]
-    return " ".join(body[:200].decode("utf-8", errors="replace").split()) or "no body"

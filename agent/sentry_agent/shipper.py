@@ -39,7 +39,7 @@ from typing import Any
 from .config import AgentConfig
 from .health import rfc3339
 from .spool import Spool
-from .transport import HttpsTransport, Transport, TransportError
+from .transport import HttpsTransport, Transport, TransportError, error_text
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -391,7 +391,7 @@ class Shipper:
             if status == 413:
                 rejected = {0: "413: record too large for the collector"}
             elif status != 200:
-                return self._failed(f"collector answered {status}: {_error_text(body)}", status)
+                return self._failed(f"collector answered {status}: {error_text(body)}", status)
             else:
                 parsed = parse_ack(body, len(keyed))
                 if parsed is None:
@@ -492,13 +492,3 @@ class Shipper:
             self._thread.join(timeout=2 * self.config.collector_timeout_seconds + flush_seconds)
             self._thread = None
         self.transport.close()
-
-
-def _error_text(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return " ".join(data["error"].split())[:200]
-    return " ".join(body[:200].decode("utf-8", errors="replace").split()) or "no body"

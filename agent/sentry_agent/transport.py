@@ -16,13 +16,14 @@ import contextlib
 import hashlib
 import hmac
 import http.client
+import json
 import logging
 import socket
 import ssl
 from collections.abc import Mapping
 from typing import Protocol
 
-__all__ = ["INGEST_PATH", "HttpsTransport", "Response", "Transport", "TransportError", "cert_sha256"]
+__all__ = ["INGEST_PATH", "HttpsTransport", "Response", "Transport", "TransportError", "cert_sha256", "error_text"]
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +158,14 @@ class HttpsTransport:
             with contextlib.suppress(OSError):
                 self._conn.close()
             self._conn = None
+
+
+def error_text(body: bytes) -> str:
+    """The collector's one-line reason from an error answer (its ``{"error": ...}``, else the body's start)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return " ".join(data["error"].split())[:200]
+    return " ".join(body[:200].decode("utf-8", errors="replace").split()) or "no body"
