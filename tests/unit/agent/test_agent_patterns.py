@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sentry_agent
-from sentry_agent import config, rules, shipper, spool
+from sentry_agent import batches, config, rules, spool
 
 PATTERNS = [
     ("agent name", config._NAME_RE, "game-1"),
@@ -13,7 +13,7 @@ PATTERNS = [
     ("agent version", sentry_agent._VERSION_RE, "1.0.0"),
     ("rule id", rules._ID_RE, "ssh-bruteforce"),
     ("spool segment", spool._SEGMENT_RE, "spool-000000000001.jsonl"),
-    ("shipper boot id", shipper._BOOT_RE, "0" * 32),
+    ("shipper boot id", batches._BOOT_RE, "0" * 32),
 ]
 
 
