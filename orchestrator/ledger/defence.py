@@ -18,8 +18,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .base import LedgerMixin, names, required
+from .defence_models import DefenceAssignment, DefencePack
 from .errors import LedgerError
-from .models import DefenceAssignment, DefencePack
 from .telemetry import is_live_host as _live_host
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")

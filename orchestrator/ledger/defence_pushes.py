@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from . import lockrows
 from .base import LedgerMixin, json_object, names, required
 from .chain import utc_stamp
+from .defence_models import DefencePush, DefencePushLock
 from .errors import LedgerError
-from .push_models import DefencePush, DefencePushLock
 from .records import RolloutLockRecord
 
 # Where a push may go from each state. running -> running is a resume; waiting_window -> running a window that

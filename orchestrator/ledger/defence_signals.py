@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from .base import LedgerMixin
 from .chain import utc_stamp
+from .defence_models import DefenceProposal
 from .models import TelemetryAlert, TelemetryHeartbeat
-from .push_models import DefenceProposal
 
 BAN_ACTIONS = ("banned", "recorded")
 

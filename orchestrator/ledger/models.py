@@ -22,7 +22,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Text,
@@ -490,39 +489,3 @@ class PortalToken(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[_dt.datetime]
     revoked_at: Mapped[_dt.datetime | None]
-
-
-class DefencePack(Base):
-    """A signed defence pack as built: its exact bytes and signature (what the collector serves), and a summary.
-    Versions are never overwritten: a pack once built stays what it was."""
-
-    __tablename__ = "defence_packs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version: Mapped[str] = mapped_column(String(64), unique=True)
-    digest: Mapped[str] = mapped_column(String(64))
-    signature: Mapped[bytes] = mapped_column(LargeBinary)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
-    rules_version: Mapped[str | None] = mapped_column(String(64))
-    rule_count: Mapped[int]
-    blocklist_count: Mapped[int]
-    built_at: Mapped[_dt.datetime]
-    built_by: Mapped[str] = mapped_column(String(255))
-
-
-class DefenceAssignment(Base):
-    """The pack one host of a client is meant to run (none: the release's own rules), and the one before it, which
-    a revert goes back to. One row per (client, host); the history of changes is in the events."""
-
-    __tablename__ = "defence_assignments"
-    __table_args__ = (UniqueConstraint("client", "host"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client: Mapped[str] = mapped_column(String(100))
-    host: Mapped[str] = mapped_column(String(255))
-    version: Mapped[str | None] = mapped_column(String(64))
-    digest: Mapped[str | None] = mapped_column(String(64))
-    previous_version: Mapped[str | None] = mapped_column(String(64))
-    previous_digest: Mapped[str | None] = mapped_column(String(64))
-    push_uid: Mapped[str | None] = mapped_column(String(128))
-    assigned_at: Mapped[_dt.datetime]

@@ -1,13 +1,13 @@
-"""The tables of defence pushes (migration 0008): pushes, their per-client locks and the collective-defence
-proposals. Kept apart from :mod:`.models` (the packs and assignments there are another module's) on the same
-``Base``, so the schema test compares them with the migrations like every other table."""
+"""The defence lane's tables: packs and each host's assignment (migration 0007); pushes, their per-client locks and
+the collective-defence proposals (migration 0008). Kept apart from :mod:`.models`, on the same ``Base``, so the
+schema test compares them with the migrations like every other table."""
 
 from __future__ import annotations
 
 import datetime as _dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base, JSONList
@@ -67,3 +67,39 @@ class DefenceProposal(Base):
     expires_at: Mapped[_dt.datetime]
     pushed_version: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(255))
+
+
+class DefencePack(Base):
+    """A signed defence pack as built: its exact bytes and signature (what the collector serves), and a summary.
+    Versions are never overwritten: a pack once built stays what it was."""
+
+    __tablename__ = "defence_packs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    rules_version: Mapped[str | None] = mapped_column(String(64))
+    rule_count: Mapped[int]
+    blocklist_count: Mapped[int]
+    built_at: Mapped[_dt.datetime]
+    built_by: Mapped[str] = mapped_column(String(255))
+
+
+class DefenceAssignment(Base):
+    """The pack one host of a client is meant to run (none: the release's own rules), and the one before it, which
+    a revert goes back to. One row per (client, host); the history of changes is in the events."""
+
+    __tablename__ = "defence_assignments"
+    __table_args__ = (UniqueConstraint("client", "host"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(64))
+    digest: Mapped[str | None] = mapped_column(String(64))
+    previous_version: Mapped[str | None] = mapped_column(String(64))
+    previous_digest: Mapped[str | None] = mapped_column(String(64))
+    push_uid: Mapped[str | None] = mapped_column(String(128))
+    assigned_at: Mapped[_dt.datetime]
