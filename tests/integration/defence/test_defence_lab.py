@@ -194,14 +194,16 @@ PLAYERS = "/run/sentry-players"
 
 
 def players(d: Defence, *, start: bool) -> None:
-    """Legitimate players logging in on every host, a new address every 0.2 s for at most a minute (or stop)."""
+    """Legitimate players logging in on every host, a new address every 0.2 s for at most a minute (or stop). From
+    100.72.0.0/16 (shared address space), which no other module's attackers use: their tests count alerts by
+    address."""
     for host in d.hosts():
         if not start:
             d.provisioned.env.ssh(host, f"touch {PLAYERS}/stop", check=False)
             continue
         loop = (
             f"i=0; while [ ! -e {PLAYERS}/stop ] && [ $i -lt 300 ]; do "
-            f'printf "LOGIN OK user=p$i ip=198.19.$((i / 200)).$((i % 200 + 1))\\n" >> {GAME_LOG}; '
+            f'printf "LOGIN OK user=p$i ip=100.72.$((i / 200)).$((i % 200 + 1))\\n" >> {GAME_LOG}; '
             "i=$((i + 1)); sleep 0.2; done"
         )
         detached = f"setsid sh -c '{loop}' </dev/null >/dev/null 2>&1 &"
