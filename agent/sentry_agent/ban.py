@@ -83,6 +83,8 @@ class NftBanner:
         try:
             run_nft(self.nft_binary, argv[1:], timeout=self.timeout, what=f"banning {ip}")
         except NftError as exc:
+            if OVERLAP_ERROR in str(exc):
+                return  # inside a blocklisted network: dropped already, until the network's entry expires
             raise BanError(str(exc)) from None
 
 

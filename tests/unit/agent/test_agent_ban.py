@@ -112,3 +112,12 @@ def test_nft_banner_times_out(tmp_path: Path) -> None:
     script = fake_nft(tmp_path, "exec sleep 5")
     with pytest.raises(BanError, match=r"timed out after 0\.2s"):
         NftBanner(nft_binary=script, timeout=0.2)(ip("203.0.113.7"), 600)
+
+
+def test_an_address_inside_a_blocklisted_network_counts_as_banned(tmp_path: Path) -> None:
+    """nft refuses an address inside a network already in the interval set; the network drops it already."""
+    script = fake_nft(tmp_path, 'echo "Error: interval overlaps with an existing one" >&2; exit 1')
+    NftBanner(nft_binary=script)(ipaddress.ip_address("203.0.113.9"), 60)  # no BanError
+    other = fake_nft(tmp_path, 'echo "Error: No such file or directory" >&2; exit 1')
+    with pytest.raises(BanError, match="No such file"):
+        NftBanner(nft_binary=other)(ipaddress.ip_address("203.0.113.9"), 60)
