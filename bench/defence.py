@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,8 +35,9 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
+from bench.telemetry import wait_for
 from orchestrator import clients, pins, provision
-from orchestrator.collector import config
+from orchestrator.collector import config, process
 from orchestrator.lab import net
 from orchestrator.lab.manager import Lab
 from orchestrator.ledger import Ledger
@@ -57,17 +57,6 @@ NEW_RULE = {
     "window_seconds": 60,
     "ban_seconds": 600,
 }
-
-
-def wait_for(what: str, predicate: Any, timeout: float, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _utc(value: Any) -> dt.datetime:
@@ -163,6 +152,7 @@ def pack_lane(
         "every host back on the previous pack",
         lambda: set(first_reports(settings, "pack_digest", old, since)) >= set(names),
         120,
+        0.2,
     )
     return {
         "to_95_percent_seconds": round(pack_95, 2),
@@ -181,6 +171,7 @@ def release_lane(settings: Settings, env: dict[str, str], names: list[str], rule
         "every host's heartbeat from the release",
         lambda: set(first_reports(settings, "version", "1.0.1", since)) >= set(names),
         60,
+        0.2,
     )
     reached = to_95(first_reports(settings, "version", "1.0.1", since), names, since, "the release")
     return {"to_95_percent_seconds": round(reached, 2), "rollout_wall_seconds": round(wall, 2)}
@@ -200,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with Ledger.open(settings.db_url, settings.home) as ledger:
                 return {hb.host for hb in ledger.latest_heartbeats(CLIENT)} >= set(names)
 
-        wait_for("every host's first heartbeat", online, 120)
+        wait_for("every host's first heartbeat", online, 120, 0.2)
         release_rules = json.loads((project_root() / "agent" / "rules" / "rules.json").read_text())
         rules_file = root / "rules.json"
         rules_file.write_text(json.dumps({"version": "bench-rules-2", "rules": [*release_rules["rules"], NEW_RULE]}))
@@ -219,13 +210,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "kill_switch_goal_met": pack["kill_switch_seconds"] <= 60,
         }
     finally:
-        if collector is not None:
-            collector.send_signal(signal.SIGTERM)
-            try:
-                collector.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                collector.kill()
-                collector.wait(timeout=5)
+        process.stop(collector)  # SIGTERM, then killed past its grace time
         lab.down(lambda m: None)
         subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
 

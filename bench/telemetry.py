@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import sqlalchemy as sa
 
 from bench import ingest
 from orchestrator import clients, fleet, pins, provision
-from orchestrator.collector import config
+from orchestrator.collector import config, process
 from orchestrator.lab import net
 from orchestrator.lab.manager import Lab
 from orchestrator.ledger import Ledger
@@ -140,13 +139,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "silent_goal_met": silent_after <= 3 * args.interval + 5,
         }  # fmt: skip
     finally:
-        if collector is not None:
-            collector.send_signal(signal.SIGTERM)
-            try:
-                collector.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                collector.kill()
-                collector.wait(timeout=5)
+        process.stop(collector)  # SIGTERM, then killed past its grace time
         lab.down(lambda m: None)
         subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
 
